@@ -1,0 +1,18 @@
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("loyalty")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "check-ledger-nightly": {
+        "task": "loyalty.tasks.ledger_check",
+        "schedule": crontab(hour=settings.LEDGER_CHECK_HOUR, minute=0),
+    },
+}

@@ -1,0 +1,48 @@
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
+
+from loyalty.models import StoreAPIKey
+
+KEYWORD = "Api-Key"
+# Keys are "<8-char prefix>.<32-char secret>"; anything much longer is not a key.
+MAX_KEY_LENGTH = 100
+
+
+class StoreClient:
+    """The caller behind a store's API key, standing in for request.user."""
+
+    is_authenticated = True
+
+    def __init__(self, store):
+        self.store = store
+
+
+class StoreAPIKeyAuthentication(BaseAuthentication):
+    """`Authorization: Api-Key <key>`, checked against the hashed, unrevoked keys."""
+
+    def authenticate(self, request):
+        keyword, _sep, key = get_authorization_header(request).decode("latin-1").partition(" ")
+        if keyword != KEYWORD:
+            return None
+        key = key.strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise AuthenticationFailed(_("Invalid or revoked API key."))
+        try:
+            api_key = StoreAPIKey.objects.get_from_key(key)
+        except StoreAPIKey.DoesNotExist:
+            raise AuthenticationFailed(_("Invalid or revoked API key.")) from None
+        if api_key.has_expired:
+            raise AuthenticationFailed(_("Invalid or revoked API key."))
+        return StoreClient(api_key.store), api_key
+
+    def authenticate_header(self, request):
+        return KEYWORD
+
+
+class IsStore(BasePermission):
+    message = _("This endpoint needs a store's API key.")
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, StoreAPIKey)

@@ -1,0 +1,66 @@
+"""Request fields shared by the API: strict about types, bounded in size."""
+
+import re
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from accounts.phones import InvalidPhone, normalize_phone
+
+AMOUNT_PATTERN = re.compile(r"^\d{1,20}(\.\d{1,2})?$")
+MAX_AMOUNT = Decimal("9999999999.99")
+REFERENCE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class PhoneField(serializers.Field):
+    """A mobile number in E.164 or national format; stored and returned in E.164."""
+
+    default_error_messages = {"invalid_phone": _("Enter a valid mobile phone number.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_phone")
+        try:
+            return normalize_phone(data)
+        except InvalidPhone:
+            self.fail("invalid_phone")
+
+    def to_representation(self, value):
+        return value
+
+
+class AmountField(serializers.Field):
+    """Money as a string with at most 2 decimals, e.g. "300.00", greater than zero."""
+
+    default_error_messages = {
+        "invalid": _('Send an amount as a string with at most 2 decimals, like "300.00".'),
+        "not_positive": _("The amount must be greater than zero."),
+        "too_large": _("The amount must be at most 9999999999.99."),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not AMOUNT_PATTERN.match(data):
+            self.fail("invalid")
+        amount = Decimal(data).quantize(Decimal("0.01"))
+        if amount <= 0:
+            self.fail("not_positive")
+        if amount > MAX_AMOUNT:
+            self.fail("too_large")
+        return amount
+
+    def to_representation(self, value):
+        return f"{value:.2f}"
+
+
+class ReferenceField(serializers.CharField):
+    """An order or refund id: 1 to 64 letters, digits or . _ : -"""
+
+    default_error_messages = {
+        "invalid": _("Use 1 to 64 letters, digits or the characters . _ : -"),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not REFERENCE_PATTERN.match(data):
+            self.fail("invalid")
+        return data

@@ -1,0 +1,198 @@
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import AppError
+from loyalty import selectors
+from loyalty.services.purchases import purchase_record, refund_record
+
+from . import serializers as s
+from .authentication import IsStore, StoreAPIKeyAuthentication
+from .idempotency import HEADER, replay_status, respond_once
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string up to 255 characters. A retry with the same key and body "
+        "returns the first answer (200 instead of 201); a different body gets 409."
+    ),
+)
+
+
+def error_responses(*statuses: int) -> dict:
+    return {status: s.ErrorOutput for status in statuses}
+
+
+def member_brief(member, balance: int) -> dict:
+    return {"phone": member.phone, "balance": balance}
+
+
+class StoreAPIView(APIView):
+    authentication_classes = [StoreAPIKeyAuthentication]
+    permission_classes = [IsStore]
+
+    @property
+    def store(self):
+        return self.request.user.store
+
+    def parse(self, serializer_class, data):
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class PurchaseCreateView(StoreAPIView):
+    @extend_schema(
+        operation_id="purchase_create",
+        summary="Report a purchase; the member earns points",
+        description=(
+            "Creates the member on the first purchase of a phone. Idempotent by "
+            "`order_id` per store: the same order again returns the first answer with 200; "
+            "the same order with another phone or amount is refused with 409."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=s.PurchaseInput,
+        responses={201: s.PurchaseOutput, 200: s.PurchaseOutput, **error_responses(400, 401, 409)},
+        examples=[
+            OpenApiExample(
+                "Purchase",
+                request_only=True,
+                value={"phone": "13800138000", "order_id": "POS-2026-0001", "amount": "300.00"},
+            ),
+            OpenApiExample(
+                "Earned",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "purchase_id": 42,
+                    "order_id": "POS-2026-0001",
+                    "points_earned": 300,
+                    "member": {"phone": "+8613800138000", "balance": 1250},
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        return respond_once(request, f"store:{self.store.pk}", self._record)
+
+    def _record(self):
+        data = self.parse(s.PurchaseInput, self.request.data)
+        recorded = purchase_record(store=self.store, **data)
+        purchase = recorded.record
+        body = {
+            "purchase_id": purchase.pk,
+            "order_id": purchase.order_id,
+            "points_earned": purchase.points_earned,
+            "member": member_brief(purchase.member, purchase.balance_after),
+        }
+        return Response(body, status=201 if recorded.created else replay_status(201))
+
+
+class RefundCreateView(StoreAPIView):
+    @extend_schema(
+        operation_id="refund_create",
+        summary="Report a refund; the points the refunded amount earned are taken back",
+        description=(
+            "Refunds add up: the points reversed are min(earned, floor(total refunded × "
+            "earn rate at purchase time)) minus what earlier refunds reversed. The balance "
+            "may go below zero when the points were already spent; the next purchases pay "
+            "that back first. Idempotent by `refund_id` per purchase."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=s.RefundInput,
+        responses={
+            201: s.RefundOutput,
+            200: s.RefundOutput,
+            **error_responses(400, 401, 404, 409, 422),
+        },
+        examples=[
+            OpenApiExample(
+                "Partial refund",
+                request_only=True,
+                value={"refund_id": "R-1", "amount": "100.00"},
+            ),
+            OpenApiExample(
+                "Reversed",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "refund_id": "R-1",
+                    "points_reversed": 100,
+                    "member": {"phone": "+8613800138000", "balance": 1150},
+                },
+            ),
+            OpenApiExample(
+                "Too much refunded",
+                response_only=True,
+                status_codes=["422"],
+                value={
+                    "error": {
+                        "code": "refund_exceeds_purchase",
+                        "message": "The refunds would exceed the purchase amount.",
+                        "details": {
+                            "purchase_amount": "300.00",
+                            "refunded_amount": "250.00",
+                            "refundable_amount": "50.00",
+                        },
+                    }
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request, order_id):
+        return respond_once(request, f"store:{self.store.pk}", lambda: self._record(order_id))
+
+    def _record(self, order_id):
+        data = self.parse(s.RefundInput, self.request.data)
+        self.parse(s.OrderIdInput, {"order_id": order_id})
+        recorded = refund_record(store=self.store, order_id=order_id, **data)
+        refund = recorded.record
+        body = {
+            "refund_id": refund.refund_id,
+            "points_reversed": refund.points_reversed,
+            "member": member_brief(refund.purchase.member, refund.balance_after),
+        }
+        return Response(body, status=201 if recorded.created else replay_status(201))
+
+
+class MemberLookupView(StoreAPIView):
+    @extend_schema(
+        operation_id="member_lookup",
+        summary="Look a member up by phone",
+        description="POST keeps the phone number out of URLs and access logs.",
+        request=s.LookupInput,
+        responses={200: s.MemberOutput, **error_responses(400, 401, 404)},
+        examples=[
+            OpenApiExample("Lookup", request_only=True, value={"phone": "+8613800138000"}),
+            OpenApiExample(
+                "Member",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    "phone": "+8613800138000",
+                    "balance": 1250,
+                    "expiring": [{"points": 300, "expires_at": "2027-08-01T00:00:00+08:00"}],
+                    "registered": False,
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        phone = self.parse(s.LookupInput, request.data)["phone"]
+        member = selectors.member_by_phone(phone=phone)
+        if member is None:
+            raise AppError("not_found", _("No member has this phone number."))
+        body = {
+            "phone": member.phone,
+            "balance": member.balance,
+            "expiring": selectors.member_expiring_points(member=member),
+            "registered": member.user_id is not None,
+        }
+        return Response(s.MemberOutput(body).data)

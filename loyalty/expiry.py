@@ -1,0 +1,71 @@
+"""Expiry policies: when the points of a credit stop being valid.
+
+A policy is written `never`, `days:N`, `months:N` or `year_end:N`. Every
+expiry falls on a local midnight of the merchant's time zone (TIME_ZONE), the
+first instant after the last valid day.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+POLICY_BOUNDS = {"days": (1, 3650), "months": (1, 120), "year_end": (0, 10)}
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    unit: str  # "never" or a key of POLICY_BOUNDS
+    count: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "ExpiryPolicy":
+        if text == "never":
+            return cls("never")
+        unit, sep, count = text.partition(":")
+        if not sep or unit not in POLICY_BOUNDS or not count.isdigit():
+            raise ValueError(text)
+        low, high = POLICY_BOUNDS[unit]
+        if not low <= int(count) <= high:
+            raise ValueError(text)
+        return cls(unit, int(count))
+
+    def expires_at(self, earned_at: datetime) -> datetime | None:
+        """The instant the points earned at `earned_at` expire, or None for never."""
+        if self.unit == "never":
+            return None
+        earned_on = earned_at.astimezone(_merchant_zone()).date()
+        return _local_midnight(self._first_invalid_day(earned_on))
+
+    def _first_invalid_day(self, earned_on: date) -> date:
+        if self.unit == "days":
+            return earned_on + timedelta(days=self.count + 1)
+        if self.unit == "months":
+            months = earned_on.year * 12 + earned_on.month - 1 + self.count + 1
+            return date(months // 12, months % 12 + 1, 1)
+        return date(earned_on.year + self.count + 1, 1, 1)
+
+
+def validate_expiry_policy(text: str) -> None:
+    try:
+        ExpiryPolicy.parse(text)
+    except ValueError:
+        raise ValidationError(
+            _(
+                "Use never, days:N (1 to 3650), months:N (1 to 120) or year_end:N (0 to 10), "
+                "for example months:12."
+            ),
+            code="invalid_expiry_policy",
+        ) from None
+
+
+def _merchant_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _local_midnight(day: date) -> datetime:
+    # Where DST skips midnight, fold=0 maps 00:00 to the first instant of that day.
+    return datetime(day.year, day.month, day.day, tzinfo=_merchant_zone())

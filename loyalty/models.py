@@ -1,0 +1,392 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+
+from .expiry import validate_expiry_policy
+
+
+class Program(models.Model):
+    """The single row of rules that staff edit in admin."""
+
+    SINGLETON_ID = 1
+
+    earn_rate = models.DecimalField(
+        _("earn rate"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=_("Points earned per 1.00 spent; points are rounded down."),
+    )
+    redeem_rate = models.PositiveIntegerField(
+        _("redeem rate"),
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text=_("Points that make 1.00 off a bill."),
+    )
+    redeem_max_ratio = models.DecimalField(
+        _("redeem cap"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.50"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text=_("The largest share of a bill that points may pay, between 0 and 1."),
+    )
+    redeem_min_points = models.PositiveIntegerField(
+        _("minimum points per redemption"), default=100
+    )
+    expiry_policy = models.CharField(
+        _("expiry policy"),
+        max_length=20,
+        default="months:12",
+        validators=[validate_expiry_policy],
+        help_text=_("never, days:N, months:N or year_end:N; applies to points earned from now on."),
+    )
+    reminder_days = models.PositiveSmallIntegerField(
+        _("reminder lead time (days)"), default=7
+    )
+    hold_minutes = models.PositiveSmallIntegerField(
+        _("hold minutes"),
+        default=15,
+        validators=[MinValueValidator(1)],
+        help_text=_("How long points held for a checkout stay held before they are released."),
+    )
+    adjustment_approval_threshold = models.PositiveIntegerField(
+        _("adjustment approval threshold"),
+        default=1000,
+        help_text=_("Staff adjustments above this many points need a second staff member."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("program rules")
+        verbose_name_plural = _("program rules")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="program_is_singleton"),
+            models.CheckConstraint(condition=Q(earn_rate__gt=0), name="program_earn_rate_positive"),
+            models.CheckConstraint(condition=Q(redeem_rate__gt=0), name="program_redeem_rate_positive"),
+            models.CheckConstraint(
+                condition=Q(redeem_max_ratio__gte=0, redeem_max_ratio__lte=1),
+                name="program_redeem_ratio_between_0_and_1",
+            ),
+        ]
+
+    def __str__(self):
+        return str(_("Program rules"))
+
+    @classmethod
+    def current(cls) -> "Program":
+        program, _created = cls.objects.get_or_create(pk=cls.SINGLETON_ID)
+        return program
+
+
+class Store(models.Model):
+    """A storefront channel (web shop, POS, app backend) that calls the API with its keys."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class StoreAPIKeyManager(BaseAPIKeyManager):
+    def get_usable_keys(self):
+        return super().get_usable_keys().select_related("store")
+
+
+class StoreAPIKey(AbstractAPIKey):
+    """A store's API key: only its hash is kept; the key is shown once, at creation."""
+
+    objects = StoreAPIKeyManager()
+
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("store")
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("store API key")
+        verbose_name_plural = _("store API keys")
+
+
+class Member(models.Model):
+    """The points account of one phone number, with its balance cached.
+
+    It exists from a store's first purchase report; the customer's user joins it on sign-up.
+    """
+
+    phone = models.CharField(_("phone"), max_length=16, unique=True, null=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="member",
+        verbose_name=_("user"),
+    )
+    balance = models.BigIntegerField(_("balance"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+
+    def __str__(self):
+        return self.phone or f"#{self.pk}"
+
+
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("earned on a purchase")
+    EARN_REVERSAL = "earn_reversal", _("reversed by a refund")
+    REDEEM = "redeem", _("spent as a discount")
+    REDEEM_RELEASE = "redeem_release", _("discount released")
+    REWARD = "reward", _("spent on a reward")
+    REWARD_CANCEL = "reward_cancel", _("reward cancelled")
+    ADJUST = "adjust", _("adjusted by staff")
+    EXPIRE = "expire", _("expired")
+
+
+CREDIT_KINDS = (EntryKind.EARN, EntryKind.REDEEM_RELEASE, EntryKind.REWARD_CANCEL)
+DEBIT_KINDS = (EntryKind.EARN_REVERSAL, EntryKind.REDEEM, EntryKind.REWARD, EntryKind.EXPIRE)
+
+
+class LedgerEntry(models.Model):
+    """One movement of points. Append-only: a trigger refuses UPDATE and DELETE."""
+
+    Kind = EntryKind
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="entries", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    points = models.BigIntegerField(_("points"))
+    balance_after = models.BigIntegerField(_("balance after"))
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("store")
+    )
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("staff user"),
+    )
+    job = models.CharField(_("job"), max_length=50, blank=True)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        indexes = [models.Index(fields=["member", "-id"], name="entry_member_newest")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="entry_moves_points"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=CREDIT_KINDS) | Q(points__gt=0),
+                name="entry_credit_kinds_are_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=DEBIT_KINDS) | Q(points__lt=0),
+                name="entry_debit_kinds_are_negative",
+            ),
+            # Only a refund reversal may push a balance below zero (DESIGN invariant 6).
+            models.CheckConstraint(
+                condition=Q(balance_after__gte=0) | Q(points__gt=0) | Q(kind=EntryKind.EARN_REVERSAL),
+                name="entry_only_reversal_goes_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.points:+d}"
+
+
+class Lot(models.Model):
+    """The points of one credit, consumed soonest-expiring first by debits."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="lots", verbose_name=_("member")
+    )
+    entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="lot", verbose_name=_("credit entry")
+    )
+    points = models.BigIntegerField(_("points"))
+    remaining = models.BigIntegerField(_("remaining"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        indexes = [
+            # PostgreSQL sorts NULL last in ascending order: the debit order, never-expiring last.
+            models.Index(
+                fields=["member", "expires_at", "id"],
+                condition=Q(remaining__gt=0),
+                name="lot_member_open_by_expiry",
+            ),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("points")),
+                name="lot_remaining_within_points",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.remaining}/{self.points}"
+
+
+class Allocation(models.Model):
+    """How many points one debit took from one lot, or one restore gave back to it."""
+
+    entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("entry")
+    )
+    lot = models.ForeignKey(
+        Lot, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("lot")
+    )
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="allocation_points_positive"),
+            models.UniqueConstraint(fields=["entry", "lot"], name="allocation_once_per_lot"),
+        ]
+
+
+class Purchase(models.Model):
+    """A purchase a store reported, and the points it earned at that day's rate."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, verbose_name=_("store"))
+    order_id = models.CharField(_("order id"), max_length=64)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    earn_rate = models.DecimalField(_("earn rate used"), max_digits=8, decimal_places=4)
+    points_earned = models.BigIntegerField(_("points earned"))
+    earn_entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchase",
+        verbose_name=_("earn entry"),
+    )
+    balance_after = models.BigIntegerField(_("balance after"))
+    refunded_amount = models.DecimalField(
+        _("refunded amount"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "order_id"], name="purchase_order_once_per_store"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(points_earned__gte=0), name="purchase_points_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("amount")),
+                name="purchase_refunds_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_reversed__gte=0, points_reversed__lte=F("points_earned")),
+                name="purchase_reversal_within_earned",
+            ),
+        ]
+
+    def __str__(self):
+        return self.order_id
+
+
+class Refund(models.Model):
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("purchase")
+    )
+    refund_id = models.CharField(_("refund id"), max_length=64)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    points_reversed = models.BigIntegerField(_("points reversed"))
+    reversal_entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund",
+        verbose_name=_("reversal entry"),
+    )
+    balance_after = models.BigIntegerField(_("balance after"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "refund_id"], name="refund_once_per_purchase"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(points_reversed__gte=0), name="refund_points_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.refund_id
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a request sent with an Idempotency-Key, replayed on retries."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_once_per_scope")
+        ]
+
+
+class LedgerCheckRun(models.Model):
+    """The result of one run of the ledger check, for staff to see."""
+
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    members_checked = models.PositiveIntegerField(_("members checked"))
+    breach_count = models.PositiveIntegerField(_("breaches"))
+    breaches = models.JSONField(_("first breaches"), default=list)
+
+    class Meta:
+        verbose_name = _("ledger check run")
+        verbose_name_plural = _("ledger check runs")
+        ordering = ["-started_at"]
+
+    @property
+    def ok(self) -> bool:
+        return self.breach_count == 0

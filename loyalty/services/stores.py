@@ -1,0 +1,16 @@
+from django.db import transaction
+
+from loyalty.models import Store, StoreAPIKey
+
+
+def store_create(*, name: str) -> tuple[Store, str]:
+    """Create a store with its first API key; the key is returned once and kept only hashed."""
+    with transaction.atomic():
+        store = Store.objects.create(name=name)
+        key = store_api_key_issue(store=store, name="default")
+    return store, key
+
+
+def store_api_key_issue(*, store: Store, name: str) -> str:
+    _api_key, key = StoreAPIKey.objects.create_key(store=store, name=name)
+    return key

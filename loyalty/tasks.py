@@ -1,0 +1,18 @@
+import logging
+
+from celery import shared_task
+
+from loyalty.services.ledger_check import ledger_check_run
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="loyalty.tasks.ledger_check")
+def ledger_check() -> int:
+    """Nightly: check every invariant and keep the result; log loudly on a breach."""
+    run = ledger_check_run()
+    if run.breach_count:
+        logger.error("ledger check found %d breaches (run %d)", run.breach_count, run.pk)
+    else:
+        logger.info("ledger check: %d members, no breach", run.members_checked)
+    return run.pk
