@@ -1,0 +1,97 @@
+"""Admin for the loyalty program. Points move only through the services: the
+ledger, lots and allocations are shown, never edited or deleted, by anyone."""
+
+from django.contrib import admin
+from rest_framework_api_key.models import APIKey
+
+from .models import LedgerCheckRun, LedgerEntry, Lot, Member, Program, Purchase, Store, StoreAPIKey
+
+# The library's own key model is unused: store keys live in StoreAPIKey.
+admin.site.unregister(APIKey)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return not Program.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StoreAPIKeyInline(ReadOnlyInline):
+    model = StoreAPIKey
+    fields = ("name", "prefix", "created", "revoked", "expiry_date")
+    readonly_fields = fields
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+    inlines = [StoreAPIKeyInline]
+
+
+class LedgerEntryInline(ReadOnlyInline):
+    model = LedgerEntry
+    fields = ("created_at", "kind", "points", "balance_after", "store", "reference", "reason")
+    readonly_fields = fields
+    ordering = ("-id",)
+
+
+@admin.register(Member)
+class MemberAdmin(ReadOnlyAdmin):
+    list_display = ("phone", "balance", "user", "created_at")
+    search_fields = ("phone",)
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "member", "kind", "points", "balance_after", "store", "reference")
+    list_filter = ("kind", "store")
+    search_fields = ("member__phone", "reference")
+    list_select_related = ("member", "store")
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdmin):
+    list_display = ("member", "points", "remaining", "expires_at", "created_at")
+    search_fields = ("member__phone",)
+    list_select_related = ("member",)
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = ("order_id", "store", "member", "amount", "points_earned", "refunded_amount")
+    list_filter = ("store",)
+    search_fields = ("order_id", "member__phone")
+    list_select_related = ("member", "store")
+
+
+@admin.register(LedgerCheckRun)
+class LedgerCheckRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "members_checked", "breach_count")
