@@ -108,7 +108,6 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Loyalty program -------------------------------------------------------
-CURRENCY = env.str("CURRENCY", default="CNY")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="CN")
 
 # --- REST API ----------------------------------------------------------------

@@ -1,4 +1,5 @@
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
@@ -46,3 +47,18 @@ class IsStore(BasePermission):
 
     def has_permission(self, request, view):
         return isinstance(request.auth, StoreAPIKey)
+
+
+class StoreAPIKeyScheme(OpenApiAuthenticationExtension):
+    """Describes the store key in the OpenAPI schema, so the docs can send it."""
+
+    target_class = StoreAPIKeyAuthentication
+    name = "StoreApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": f"`{KEYWORD} <key>`: the key `createstore` printed, header only.",
+        }

@@ -4,6 +4,7 @@ import re
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.phones import InvalidPhone, normalize_phone
@@ -13,6 +14,7 @@ MAX_AMOUNT = Decimal("9999999999.99")
 REFERENCE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+@extend_schema_field({"type": "string", "example": "+8613800138000"})
 class PhoneField(serializers.Field):
     """A mobile number in E.164 or national format; stored and returned in E.164."""
 
@@ -30,6 +32,9 @@ class PhoneField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "300.00"}
+)
 class AmountField(serializers.Field):
     """Money as a string with at most 2 decimals, e.g. "300.00", greater than zero."""
 

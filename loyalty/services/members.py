@@ -4,8 +4,13 @@ from loyalty.models import Member
 def member_lock_or_create(*, phone: str) -> Member:
     """Lock the member of an E.164 phone, creating it on the first purchase.
 
-    ON CONFLICT DO NOTHING lets concurrent first purchases of one phone both
-    succeed without a savepoint; the lock that follows serializes them.
+    Most purchases are by known members: one locking read. For a new phone,
+    ON CONFLICT DO NOTHING lets concurrent first purchases both succeed without
+    a savepoint, and the locking read that follows serializes them.
     """
-    Member.objects.bulk_create([Member(phone=phone)], ignore_conflicts=True)
-    return Member.objects.select_for_update().get(phone=phone)
+    locked = Member.objects.select_for_update()
+    member = locked.filter(phone=phone).first()
+    if member is None:
+        Member.objects.bulk_create([Member(phone=phone)], ignore_conflicts=True)
+        member = locked.get(phone=phone)
+    return member

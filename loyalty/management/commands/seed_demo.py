@@ -1,0 +1,90 @@
+import os
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.phones import InvalidPhone, normalize_phone
+from loyalty.models import Store, StoreAPIKey
+from loyalty.services.purchases import purchase_record
+from loyalty.services.stores import store_api_key_issue
+
+DEFAULT_STAFF_PHONE = "+8613900000000"
+# Public on purpose (the README prints it), so it is refused outside DEBUG.
+DEFAULT_STAFF_PASSWORD = "demo-pass-2026"
+STORE_NAME = "Demo store"
+KEY_NAME = "demo"
+# (phone, order id, amount): order ids make re-runs replays, not new purchases.
+PURCHASES = [
+    ("+8613800000001", "DEMO-0001", "300.00"),
+    ("+8613800000001", "DEMO-0002", "128.50"),
+    ("+8613800000002", "DEMO-0003", "1999.00"),
+    ("+8613800000003", "DEMO-0004", "59.90"),
+    ("+8613800000003", "DEMO-0005", "860.00"),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo data: a staff superuser, a demo store with a fresh API key, and a few "
+        "members with purchases. Safe to run again; the API key is alone on the last line."
+    )
+
+    def handle(self, *args, **options):
+        phone, password = self._staff_login()
+        staff_created = self._ensure_staff(phone=phone, password=password)
+        store, store_created = Store.objects.get_or_create(name=STORE_NAME)
+        revoked, key = self._replace_demo_key(store)
+        recorded = [
+            purchase_record(store=store, phone=member, order_id=order_id, amount=Decimal(amount))
+            for member, order_id, amount in PURCHASES
+        ]
+        new_purchases = sum(r.created for r in recorded)
+        members = len({member for member, _order, _amount in PURCHASES})
+
+        self.stdout.write(f"Staff login: {phone} / {password}")
+        self.stdout.write(
+            f"Demo data ready: staff user {'created' if staff_created else 'kept'}, "
+            f"{store.name!r} {'created' if store_created else 'kept'}, {members} members, "
+            f"{len(recorded)} purchases ({new_purchases} new), {revoked} old demo keys revoked."
+        )
+        self.stdout.write(f"API key of {store.name!r}, shown only once:")
+        self.stdout.write(key)
+
+    def _staff_login(self) -> tuple[str, str]:
+        password = os.environ.get("DEMO_STAFF_PASSWORD", DEFAULT_STAFF_PASSWORD)
+        if password == DEFAULT_STAFF_PASSWORD and not settings.DEBUG:
+            raise CommandError(
+                "The default demo password is public: set DEMO_STAFF_PASSWORD, "
+                "or DJANGO_DEBUG=1 on a machine of your own."
+            )
+        raw_phone = os.environ.get("DEMO_STAFF_PHONE", DEFAULT_STAFF_PHONE)
+        try:
+            return normalize_phone(raw_phone), password
+        except InvalidPhone:
+            raise CommandError(f"DEMO_STAFF_PHONE {raw_phone!r} is not a valid phone.") from None
+
+    def _ensure_staff(self, *, phone: str, password: str) -> bool:
+        """Create the superuser, or make the existing one match the login printed."""
+        User = get_user_model()
+        user = User.objects.filter(phone=phone).first()
+        if user is None:
+            User.objects.create_superuser(phone=phone, password=password)
+            return True
+        if not (user.is_staff and user.is_superuser and user.is_active):
+            user.is_staff = user.is_superuser = user.is_active = True
+            user.save(update_fields=["is_staff", "is_superuser", "is_active"])
+        if not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        return False
+
+    def _replace_demo_key(self, store: Store) -> tuple[int, str]:
+        """Keys are kept only hashed, so the one printed must be new; the old ones go."""
+        with transaction.atomic():
+            revoked = StoreAPIKey.objects.filter(store=store, name=KEY_NAME, revoked=False).update(
+                revoked=True
+            )
+            return revoked, store_api_key_issue(store=store, name=KEY_NAME)
