@@ -1,3 +1,5 @@
+import contextlib
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
@@ -69,7 +71,5 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self):
         super().clean()
-        try:
+        with contextlib.suppress(InvalidPhone):  # the field's validator reports it
             self.phone = normalize_phone(self.phone)
-        except InvalidPhone:
-            pass  # the field's validator reports it

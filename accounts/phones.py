@@ -1,12 +1,20 @@
 """Phone numbers are the customer's identity: parsed once, stored and shown in E.164."""
 
+import re
+
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-# E.164 allows at most 15 digits; a longer input is refused before parsing.
-MAX_PHONE_INPUT_LENGTH = 32
+# Digits with the usual separators, an optional leading +, at most 32 characters:
+# no letters, so no extensions and no vanity numbers.
+PHONE_INPUT = re.compile(r"\+?[0-9][0-9 ().-]{0,30}")
+# Customers are reached by SMS: landlines cannot receive the codes.
+MOBILE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
 
 
 class InvalidPhone(ValueError):
@@ -14,14 +22,18 @@ class InvalidPhone(ValueError):
 
 
 def normalize_phone(raw: str) -> str:
-    """Return `raw` in E.164, accepting national format of PHONE_DEFAULT_REGION."""
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_PHONE_INPUT_LENGTH:
+    """Return the mobile number `raw` in E.164, accepting national format of
+    PHONE_DEFAULT_REGION. Landlines are refused."""
+    if not isinstance(raw, str) or not PHONE_INPUT.fullmatch(raw.strip()):
         raise InvalidPhone(raw)
     try:
         parsed = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(raw) from exc
-    if not phonenumbers.is_valid_number(parsed):
+    if (
+        not phonenumbers.is_valid_number(parsed)
+        or phonenumbers.number_type(parsed) not in MOBILE_TYPES
+    ):
         raise InvalidPhone(raw)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

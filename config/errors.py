@@ -6,6 +6,7 @@ that the code implies.
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions as drf
@@ -72,6 +73,9 @@ def api_exception_handler(exc, context):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        # Past DATA_UPLOAD_MAX_MEMORY_SIZE; left to Django it would be an HTML 400 page.
+        exc = drf.ParseError(_("The request body is too large."))
     for exc_type, code in _DRF_CODES:
         if isinstance(exc, exc_type):
             headers = {}
@@ -79,9 +83,7 @@ def api_exception_handler(exc, context):
                 headers["WWW-Authenticate"] = exc.auth_header
             if getattr(exc, "wait", None):
                 headers["Retry-After"] = str(int(exc.wait))
-            return Response(
-                error_body(code, exc.detail), status=exc.status_code, headers=headers
-            )
+            return Response(error_body(code, exc.detail), status=exc.status_code, headers=headers)
     return None
 
 
@@ -95,6 +97,10 @@ def _validation_error_response(exc: drf.ValidationError) -> Response:
         else _("The request is not valid; see details.")
     )
     return Response(error_body(code, message, details), status=400)
+
+
+def json_bad_request(request, exception=None):
+    return JsonResponse(error_body("validation_error", _("Bad request.")), status=400)
 
 
 def json_not_found(request, exception=None):

@@ -15,6 +15,12 @@ urlpatterns = [
 ]
 
 
+def handler400(request, exception=None):
+    if request.path.startswith("/api/"):
+        return errors.json_bad_request(request, exception)
+    return defaults.bad_request(request, exception)
+
+
 def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return errors.json_not_found(request, exception)

@@ -1,8 +1,8 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -39,9 +39,7 @@ class Program(models.Model):
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
         help_text=_("The largest share of a bill that points may pay, between 0 and 1."),
     )
-    redeem_min_points = models.PositiveIntegerField(
-        _("minimum points per redemption"), default=100
-    )
+    redeem_min_points = models.PositiveIntegerField(_("minimum points per redemption"), default=100)
     expiry_policy = models.CharField(
         _("expiry policy"),
         max_length=20,
@@ -49,9 +47,7 @@ class Program(models.Model):
         validators=[validate_expiry_policy],
         help_text=_("never, days:N, months:N or year_end:N; applies to points earned from now on."),
     )
-    reminder_days = models.PositiveSmallIntegerField(
-        _("reminder lead time (days)"), default=7
-    )
+    reminder_days = models.PositiveSmallIntegerField(_("reminder lead time (days)"), default=7)
     hold_minutes = models.PositiveSmallIntegerField(
         _("hold minutes"),
         default=15,
@@ -71,7 +67,9 @@ class Program(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="program_is_singleton"),
             models.CheckConstraint(condition=Q(earn_rate__gt=0), name="program_earn_rate_positive"),
-            models.CheckConstraint(condition=Q(redeem_rate__gt=0), name="program_redeem_rate_positive"),
+            models.CheckConstraint(
+                condition=Q(redeem_rate__gt=0), name="program_redeem_rate_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(redeem_max_ratio__gte=0, redeem_max_ratio__lte=1),
                 name="program_redeem_ratio_between_0_and_1",
@@ -127,7 +125,8 @@ class Member(models.Model):
     It exists from a store's first purchase report; the customer's user joins it on sign-up.
     """
 
-    phone = models.CharField(_("phone"), max_length=16, unique=True, null=True)
+    # NULL, not "", once a customer is erased: unique phones, many erased members.
+    phone = models.CharField(_("phone"), max_length=16, unique=True, null=True)  # noqa: DJ001
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -204,7 +203,9 @@ class LedgerEntry(models.Model):
             ),
             # Only a refund reversal may push a balance below zero (DESIGN invariant 6).
             models.CheckConstraint(
-                condition=Q(balance_after__gte=0) | Q(points__gt=0) | Q(kind=EntryKind.EARN_REVERSAL),
+                condition=Q(balance_after__gte=0)
+                | Q(points__gt=0)
+                | Q(kind=EntryKind.EARN_REVERSAL),
                 name="entry_only_reversal_goes_negative",
             ),
         ]
@@ -272,6 +273,9 @@ class Allocation(models.Model):
             models.UniqueConstraint(fields=["entry", "lot"], name="allocation_once_per_lot"),
         ]
 
+    def __str__(self):
+        return f"{self.points} (lot {self.lot_id})"
+
 
 class Purchase(models.Model):
     """A purchase a store reported, and the points it earned at that day's rate."""
@@ -303,7 +307,9 @@ class Purchase(models.Model):
         verbose_name = _("purchase")
         verbose_name_plural = _("purchases")
         constraints = [
-            models.UniqueConstraint(fields=["store", "order_id"], name="purchase_order_once_per_store"),
+            models.UniqueConstraint(
+                fields=["store", "order_id"], name="purchase_order_once_per_store"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
             models.CheckConstraint(
                 condition=Q(points_earned__gte=0), name="purchase_points_not_negative"
@@ -372,6 +378,9 @@ class IdempotentRequest(models.Model):
             models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_once_per_scope")
         ]
 
+    def __str__(self):
+        return f"{self.scope} {self.key}"
+
 
 class LedgerCheckRun(models.Model):
     """The result of one run of the ledger check, for staff to see."""
@@ -386,6 +395,9 @@ class LedgerCheckRun(models.Model):
         verbose_name = _("ledger check run")
         verbose_name_plural = _("ledger check runs")
         ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M} ({self.breach_count})"
 
     @property
     def ok(self) -> bool:

@@ -25,7 +25,8 @@ class StoreAPIKeyAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         keyword, _sep, key = get_authorization_header(request).decode("latin-1").partition(" ")
-        if keyword != KEYWORD:
+        # Authentication schemes are case-insensitive (RFC 9110, section 11.1).
+        if keyword.lower() != KEYWORD.lower():
             return None
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH:

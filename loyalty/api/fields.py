@@ -9,9 +9,10 @@ from rest_framework import serializers
 
 from accounts.phones import InvalidPhone, normalize_phone
 
-AMOUNT_PATTERN = re.compile(r"^\d{1,20}(\.\d{1,2})?$")
+# ASCII digits only, matched whole: \d and $ would let "１２.００" and "300.00\n" through.
+AMOUNT_PATTERN = re.compile(r"[0-9]{1,20}(\.[0-9]{1,2})?")
 MAX_AMOUNT = Decimal("9999999999.99")
-REFERENCE_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @extend_schema_field({"type": "string", "example": "+8613800138000"})
@@ -32,9 +33,7 @@ class PhoneField(serializers.Field):
         return value
 
 
-@extend_schema_field(
-    {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "300.00"}
-)
+@extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "300.00"})
 class AmountField(serializers.Field):
     """Money as a string with at most 2 decimals, e.g. "300.00", greater than zero."""
 
@@ -45,7 +44,7 @@ class AmountField(serializers.Field):
     }
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not AMOUNT_PATTERN.match(data):
+        if not isinstance(data, str) or not AMOUNT_PATTERN.fullmatch(data):
             self.fail("invalid")
         amount = Decimal(data).quantize(Decimal("0.01"))
         if amount <= 0:
@@ -66,6 +65,6 @@ class ReferenceField(serializers.CharField):
     }
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not REFERENCE_PATTERN.match(data):
+        if not isinstance(data, str) or not REFERENCE_PATTERN.fullmatch(data):
             self.fail("invalid")
         return data

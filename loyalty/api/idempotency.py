@@ -18,7 +18,7 @@ from config.errors import AppError
 from loyalty.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def respond_once(request, scope: str, operation: Callable[[], Response]) -> Response:
@@ -26,7 +26,7 @@ def respond_once(request, scope: str, operation: Callable[[], Response]) -> Resp
     key = request.headers.get(HEADER)
     if key is None:
         return operation()
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise AppError(
             "validation_error",
             _("The Idempotency-Key header must be 1 to 255 visible ASCII characters."),
@@ -61,7 +61,5 @@ def _replay(claim: IdempotentRequest, fingerprint: str) -> Response:
 
 
 def _fingerprint(request) -> str:
-    payload = json.dumps(
-        [request.method, request.path, request.data], sort_keys=True, default=str
-    )
+    payload = json.dumps([request.method, request.path, request.data], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -4,6 +4,8 @@ from . import views
 
 urlpatterns = [
     path("purchases", views.PurchaseCreateView.as_view(), name="purchase-create"),
-    path("purchases/<str:order_id>/refunds", views.RefundCreateView.as_view(), name="refund-create"),
+    path(
+        "purchases/<str:order_id>/refunds", views.RefundCreateView.as_view(), name="refund-create"
+    ),
     path("members/lookup", views.MemberLookupView.as_view(), name="member-lookup"),
 ]

@@ -175,7 +175,7 @@ def _entries_moved_lots_by_their_points(ids):
         yield Breach(
             entry["member_id"],
             "4",
-            f"entry {entry['pk']} ({entry['kind']} {entry['points']}) moved the wrong points in lots",
+            f"entry {entry['pk']} ({entry['kind']} {entry['points']}) moved wrong points in lots",
         )
 
 
@@ -200,5 +200,7 @@ def _spending_never_went_negative(ids):
     )
     for entry in entries.values("member_id", "pk", "kind"):
         yield Breach(
-            entry["member_id"], "6", f"entry {entry['pk']} ({entry['kind']}) left a negative balance"
+            entry["member_id"],
+            "6",
+            f"entry {entry['pk']} ({entry['kind']}) left a negative balance",
         )

@@ -92,7 +92,9 @@ def restore(*, member: Member, debit_entry: LedgerEntry, kind: str, cause: Cause
     points = -debit_entry.points
     _require_positive(points)
     entry = _append_entry(member=member, kind=kind, points=points, cause=cause)
-    _return_to_lots(debit_entry=debit_entry, entry=entry, points=_clamp(entry.balance_after, 0, points))
+    _return_to_lots(
+        debit_entry=debit_entry, entry=entry, points=_clamp(entry.balance_after, 0, points)
+    )
     return entry
 
 
@@ -132,7 +134,9 @@ def _open_lots_in_debit_order(member: Member, lot_first: Lot | None):
     order = [F("expires_at").asc(nulls_last=True), "id"]
     lots = Lot.objects.select_for_update().filter(member=member, remaining__gt=0)
     if lot_first is not None:
-        first = Case(When(pk=lot_first.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
+        first = Case(
+            When(pk=lot_first.pk, then=Value(0)), default=Value(1), output_field=IntegerField()
+        )
         order.insert(0, first)
     offset = 0
     while batch := list(lots.order_by(*order)[offset : offset + LOT_BATCH]):

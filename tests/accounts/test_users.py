@@ -7,6 +7,7 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
+from accounts.phones import InvalidPhone, normalize_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,10 @@ def test_passwords_are_hashed_with_argon2():
 
 
 def test_createsuperuser_works_non_interactively_from_the_environment():
-    env = {"DJANGO_SUPERUSER_PHONE": "13900000001", "DJANGO_SUPERUSER_PASSWORD": "staff-secret-2026"}
+    env = {
+        "DJANGO_SUPERUSER_PHONE": "13900000001",
+        "DJANGO_SUPERUSER_PASSWORD": "staff-secret-2026",
+    }
     with mock.patch.dict(os.environ, env):
         call_command("createsuperuser", interactive=False, stdout=StringIO())
 
@@ -55,3 +59,11 @@ def test_staff_log_in_to_admin_with_the_phone(client):
 
     assert response.status_code == 302
     assert client.get("/admin/loyalty/member/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw", ["010-65529988", "13800138000x", "13800138000 ext 5", "+86 10 6552 9988", "138001380"]
+)
+def test_only_mobile_numbers_without_extension_are_phones(raw):
+    with pytest.raises(InvalidPhone):
+        normalize_phone(raw)

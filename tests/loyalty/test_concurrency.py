@@ -114,9 +114,12 @@ def test_the_database_refuses_to_update_or_delete_a_ledger_entry(store):
         "UPDATE loyalty_ledgerentry SET points = 1000 WHERE id = %s",
         "DELETE FROM loyalty_ledgerentry WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [entry.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [entry.pk])
 
     entry.refresh_from_db()
     assert entry.points == 100

@@ -17,11 +17,31 @@ def expiry(policy, earned_at):
 @pytest.mark.parametrize(
     ("policy", "earned_at", "expected"),
     [
-        ("months:12", datetime(2026, 7, 6, 10, 0, tzinfo=SHANGHAI), datetime(2027, 8, 1, tzinfo=SHANGHAI)),
-        ("months:1", datetime(2026, 12, 31, 23, 59, tzinfo=SHANGHAI), datetime(2027, 2, 1, tzinfo=SHANGHAI)),
-        ("days:1", datetime(2026, 2, 28, 12, 0, tzinfo=SHANGHAI), datetime(2026, 3, 2, tzinfo=SHANGHAI)),
-        ("year_end:0", datetime(2026, 7, 6, tzinfo=SHANGHAI), datetime(2027, 1, 1, tzinfo=SHANGHAI)),
-        ("year_end:1", datetime(2026, 12, 31, 23, 0, tzinfo=SHANGHAI), datetime(2028, 1, 1, tzinfo=SHANGHAI)),
+        (
+            "months:12",
+            datetime(2026, 7, 6, 10, 0, tzinfo=SHANGHAI),
+            datetime(2027, 8, 1, tzinfo=SHANGHAI),
+        ),
+        (
+            "months:1",
+            datetime(2026, 12, 31, 23, 59, tzinfo=SHANGHAI),
+            datetime(2027, 2, 1, tzinfo=SHANGHAI),
+        ),
+        (
+            "days:1",
+            datetime(2026, 2, 28, 12, 0, tzinfo=SHANGHAI),
+            datetime(2026, 3, 2, tzinfo=SHANGHAI),
+        ),
+        (
+            "year_end:0",
+            datetime(2026, 7, 6, tzinfo=SHANGHAI),
+            datetime(2027, 1, 1, tzinfo=SHANGHAI),
+        ),
+        (
+            "year_end:1",
+            datetime(2026, 12, 31, 23, 0, tzinfo=SHANGHAI),
+            datetime(2028, 1, 1, tzinfo=SHANGHAI),
+        ),
     ],
 )
 def test_points_expire_at_the_local_midnight_after_their_last_valid_day(
@@ -54,7 +74,18 @@ def test_never_means_no_expiry():
 
 
 @pytest.mark.parametrize(
-    "text", ["", "sometimes", "days", "days:", "days:0", "months:-1", "months:x", "year_end:11", "days:1:2"]
+    "text",
+    [
+        "",
+        "sometimes",
+        "days",
+        "days:",
+        "days:0",
+        "months:-1",
+        "months:x",
+        "year_end:11",
+        "days:1:2",
+    ],
 )
 def test_a_malformed_policy_is_refused_with_an_explanation(text):
     with pytest.raises(ValidationError, match="months:12"):

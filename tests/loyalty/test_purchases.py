@@ -71,7 +71,9 @@ def test_the_first_purchase_creates_the_member_and_later_ones_reuse_it(store):
 def test_refunds_in_several_parts_reverse_exactly_what_was_earned(store):
     earn(store=store, phone=PHONE, amount="100.00", order_id="A")
 
-    parts = [refund(store, "A", f"R{i}", amount) for i, amount in enumerate(["33.33", "33.33", "33.34"])]
+    parts = [
+        refund(store, "A", f"R{i}", amount) for i, amount in enumerate(["33.33", "33.33", "33.34"])
+    ]
 
     assert [r.points_reversed for r in parts] == [33, 33, 34]
     assert balance_of() == 0
@@ -152,9 +154,7 @@ def test_a_replayed_purchase_credits_once_and_answers_like_the_first(store):
     assert balance_of() == 100
 
 
-@pytest.mark.parametrize(
-    ("phone", "amount"), [("+8613800138001", "80.00"), (PHONE, "80.01")]
-)
+@pytest.mark.parametrize(("phone", "amount"), [("+8613800138001", "80.00"), (PHONE, "80.01")])
 def test_a_purchase_replayed_with_another_phone_or_amount_is_a_conflict(store, phone, amount):
     purchase_record(store=store, phone=PHONE, order_id="A", amount=Decimal("80.00"))
 

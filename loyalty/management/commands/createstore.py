@@ -17,5 +17,7 @@ class Command(BaseCommand):
         if Store.objects.filter(name=name).exists():
             raise CommandError(f"A store named {name!r} exists already.")
         store, key = store_create(name=name)
-        self.stdout.write(f"Created store {store.name!r} (id {store.pk}). Its API key, shown only once:")
+        self.stdout.write(
+            f"Created store {store.name!r} (id {store.pk}). Its API key, shown only once:"
+        )
         self.stdout.write(key)
