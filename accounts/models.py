@@ -73,3 +73,75 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().clean()
         with contextlib.suppress(InvalidPhone):  # the field's validator reports it
             self.phone = normalize_phone(self.phone)
+
+
+class SmsCode(models.Model):
+    """A one-time code sent by SMS, bound to one phone and one purpose.
+
+    Only an HMAC of the code is stored: a database leak reveals no live code.
+    """
+
+    class Purpose(models.TextChoices):
+        SIGNUP = "signup", _("sign-up")
+        PASSWORD_RESET = "password_reset", _("password reset")
+
+    phone = models.CharField(_("phone"), max_length=16)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
+    code_hmac = models.CharField(max_length=64)
+    expires_at = models.DateTimeField(_("expires at"))
+    attempts = models.PositiveSmallIntegerField(_("wrong guesses"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    superseded_at = models.DateTimeField(_("replaced at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("SMS code")
+        verbose_name_plural = _("SMS codes")
+        indexes = [
+            models.Index(
+                fields=["phone", "purpose"],
+                condition=models.Q(used_at__isnull=True, superseded_at__isnull=True),
+                name="smscode_live_by_phone",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SmsMessage(models.Model):
+    """The outbox: one text to send, delivered by a Celery task after commit.
+
+    The body is blanked once the message is sent or given up, so codes do not
+    linger in the database; the row stays as the record that it went out.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    phone = models.CharField(_("phone"), max_length=16)
+    body = models.TextField(_("text"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    expires_at = models.DateTimeField(_("worth sending until"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS message")
+        verbose_name_plural = _("SMS messages")
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="smsmessage_pending",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_status_display()} {self.created_at:%Y-%m-%d %H:%M}"

@@ -45,3 +45,15 @@ def validate_phone(value: str) -> None:
         raise ValidationError(
             _("Enter a valid mobile phone number."), code="invalid_phone"
         ) from None
+
+
+def mask_phone(phone: str | None) -> str:
+    """+8613800138000 -> +86138****8000: enough to tell numbers apart in a log."""
+    if not phone:
+        return "-"
+    return f"{phone[:-8]}****{phone[-4:]}" if len(phone) > 8 else "****"
+
+
+def phone_region(phone: str) -> str | None:
+    """The region code (CN, US, …) of an E.164 number."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(phone))

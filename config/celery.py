@@ -11,6 +11,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "requeue-stranded-sms": {
+        "task": "accounts.tasks.sms_requeue_stranded",
+        "schedule": 60.0,
+    },
     "check-ledger-nightly": {
         "task": "loyalty.tasks.ledger_check",
         "schedule": crontab(hour=settings.LEDGER_CHECK_HOUR, minute=0),

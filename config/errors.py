@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 
 STATUS_BY_CODE = {
@@ -111,3 +112,18 @@ def json_server_error(request):
     return JsonResponse(
         error_body("server_error", _("Something went wrong on our side.")), status=500
     )
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.ChoiceField(choices=sorted(STATUS_BY_CODE))
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ErrorOutput(serializers.Serializer):
+    error = ErrorDetail()
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI responses for the error statuses an endpoint may answer with."""
+    return {status: ErrorOutput for status in statuses}

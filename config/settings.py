@@ -6,6 +6,7 @@ whole service with one command. Production sets the variables listed in the
 README's table.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_api_key",
+    "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -111,8 +113,36 @@ STORAGES = {
 # Serve static files straight from the apps when collectstatic has not run (the dev start).
 WHITENOISE_USE_FINDERS = True
 
-# --- Loyalty program -------------------------------------------------------
+# --- Customers and SMS ------------------------------------------------------
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="CN")
+SMS_ALLOWED_REGIONS = env.list("SMS_ALLOWED_REGIONS", default=["CN"])
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms.jsonl"))
+SMS_DELIVERY_RETRIES = env.int("SMS_DELIVERY_RETRIES", default=8)
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+# Codes are stored as an HMAC under this key; rotating it kills every live code.
+SMS_CODE_SECRET = env.str("SMS_CODE_SECRET", default=SECRET_KEY)
+SMS_CODE_TTL_MINUTES = 10
+SMS_CODE_MAX_GUESSES = 5
+SMS_CAP_PER_PHONE_PER_MINUTE = env.int("SMS_CAP_PER_PHONE_PER_MINUTE", default=1)
+SMS_CAP_PER_PHONE_PER_HOUR = env.int("SMS_CAP_PER_PHONE_PER_HOUR", default=5)
+SMS_CAP_PER_IP_PER_HOUR = env.int("SMS_CAP_PER_IP_PER_HOUR", default=20)
+SMS_CAP_TOTAL_PER_HOUR = env.int("SMS_CAP_TOTAL_PER_HOUR", default=1000)
+LOGIN_FAILURES_PER_PHONE = env.int("LOGIN_FAILURES_PER_PHONE", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("ACCESS_TOKEN_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("REFRESH_TOKEN_DAYS", default=14)),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a hash of the password hash: a new password kills every older token.
+    "CHECK_REVOKE_TOKEN": True,
+    "UPDATE_LAST_LOGIN": False,
+}
 
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -124,6 +154,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
+    # Client IPs come from X-Forwarded-For only behind this many trusted proxies.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty points API",

@@ -1,6 +1,6 @@
 from django.db.models import Sum
 
-from loyalty.models import Lot, Member
+from loyalty.models import LedgerEntry, Lot, Member
 
 # The nearest expiry dates are what a customer or a clerk acts on; more is noise.
 EXPIRING_DATES_SHOWN = 20
@@ -17,4 +17,17 @@ def member_expiring_points(*, member: Member) -> list[dict]:
         .values("expires_at")
         .annotate(points=Sum("remaining"))
         .order_by("expires_at")[:EXPIRING_DATES_SHOWN]
+    )
+
+
+def member_of_user(*, user) -> Member | None:
+    return Member.objects.filter(user=user).first()
+
+
+def member_entries(*, member: Member | None):
+    """The member's ledger entries for a history page; nothing for no member."""
+    if member is None:
+        return LedgerEntry.objects.none()
+    return LedgerEntry.objects.filter(member=member).only(
+        "id", "kind", "points", "balance_after", "created_at", "reference"
     )

@@ -8,9 +8,12 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from accounts.sms import backends as sms_backends
+from config.celery import app as celery_app
 from loyalty.services.stores import store_create
 
 REQUIRE_SERVICES = os.environ.get("LOYALTY_REQUIRE_SERVICES") == "1"
@@ -41,6 +44,25 @@ def pytest_sessionstart(session):
             "LOYALTY_REQUIRE_SERVICES=1 but these are not reachable: " + ", ".join(missing),
             returncode=3,
         )
+
+
+def pytest_configure(config):
+    # Tasks run in the test's own process unless a test starts real workers.
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_outbox_and_counters(settings):
+    """Texts go to a list the test can read; rate-limit counters start at zero."""
+    settings.SMS_BACKEND = "locmem"
+    sms_backends.outbox.clear()
+    cache.clear()
+
+
+@pytest.fixture
+def sms_outbox():
+    return sms_backends.outbox
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,30 +7,14 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.phones import InvalidPhone, normalize_phone
+from accounts.api.fields import PhoneField
+
+__all__ = ["AmountField", "PhoneField", "ReferenceField"]
 
 # ASCII digits only, matched whole: \d and $ would let "１２.００" and "300.00\n" through.
 AMOUNT_PATTERN = re.compile(r"[0-9]{1,20}(\.[0-9]{1,2})?")
 MAX_AMOUNT = Decimal("9999999999.99")
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-@extend_schema_field({"type": "string", "example": "+8613800138000"})
-class PhoneField(serializers.Field):
-    """A mobile number in E.164 or national format; stored and returned in E.164."""
-
-    default_error_messages = {"invalid_phone": _("Enter a valid mobile phone number.")}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid_phone")
-        try:
-            return normalize_phone(data)
-        except InvalidPhone:
-            self.fail("invalid_phone")
-
-    def to_representation(self, value):
-        return value
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "300.00"})

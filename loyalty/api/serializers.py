@@ -1,7 +1,5 @@
 from rest_framework import serializers
 
-from config.errors import STATUS_BY_CODE
-
 from .fields import AmountField, PhoneField, ReferenceField
 
 
@@ -50,15 +48,20 @@ class MemberOutput(serializers.Serializer):
     registered = serializers.BooleanField()
 
 
-class ErrorDetail(serializers.Serializer):
-    code = serializers.ChoiceField(choices=sorted(STATUS_BY_CODE))
-    message = serializers.CharField()
-    details = serializers.DictField()
-
-
-class ErrorOutput(serializers.Serializer):
-    error = ErrorDetail()
-
-
 class OrderIdInput(serializers.Serializer):
     order_id = ReferenceField()
+
+
+class MeOutput(serializers.Serializer):
+    phone = serializers.CharField()
+    balance = serializers.IntegerField()
+    expiring = ExpiringPoints(many=True)
+
+
+class TransactionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    points = serializers.IntegerField()
+    balance_after = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    reference = serializers.CharField()

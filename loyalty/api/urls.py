@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import customer_views, views
 
 urlpatterns = [
     path("purchases", views.PurchaseCreateView.as_view(), name="purchase-create"),
@@ -8,4 +8,6 @@ urlpatterns = [
         "purchases/<str:order_id>/refunds", views.RefundCreateView.as_view(), name="refund-create"
     ),
     path("members/lookup", views.MemberLookupView.as_view(), name="member-lookup"),
+    path("me", customer_views.MeView.as_view(), name="me"),
+    path("me/transactions", customer_views.MyTransactionsView.as_view(), name="my-transactions"),
 ]

@@ -3,7 +3,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import AppError
+from config.errors import AppError, error_responses
 from loyalty import selectors
 from loyalty.services.purchases import purchase_record, refund_record
 
@@ -21,10 +21,6 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
         "returns the first answer (200 instead of 201); a different body gets 409."
     ),
 )
-
-
-def error_responses(*statuses: int) -> dict:
-    return {status: s.ErrorOutput for status in statuses}
 
 
 def member_brief(member, balance: int) -> dict:

@@ -14,3 +14,12 @@ def member_lock_or_create(*, phone: str) -> Member:
         Member.objects.bulk_create([Member(phone=phone)], ignore_conflicts=True)
         member = locked.get(phone=phone)
     return member
+
+
+def member_link_user(*, user) -> Member:
+    """Join a newly signed-up user to the member of the same phone, creating it
+    when the customer never bought in store; points earned before are theirs."""
+    member = member_lock_or_create(phone=user.phone)
+    member.user = user
+    member.save(update_fields=["user"])
+    return member

@@ -1,0 +1,68 @@
+import re
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from accounts.models import SmsCode
+
+from .fields import PhoneField
+
+CODE_PATTERN = re.compile(r"[0-9]{6}")
+
+
+class CodeField(serializers.CharField):
+    default_error_messages = {"invalid": _("The code is 6 digits.")}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not CODE_PATTERN.fullmatch(data):
+            self.fail("invalid")
+        return data
+
+
+class PasswordField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=128, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SmsCodeInput(serializers.Serializer):
+    phone = PhoneField()
+    purpose = serializers.ChoiceField(choices=SmsCode.Purpose.choices)
+
+
+class SignupInput(serializers.Serializer):
+    phone = PhoneField()
+    code = CodeField()
+    password = PasswordField()
+
+
+class TokenInput(serializers.Serializer):
+    phone = PhoneField()
+    password = PasswordField()
+
+
+class RefreshInput(serializers.Serializer):
+    refresh = serializers.CharField(max_length=2000)
+
+
+class PasswordResetInput(serializers.Serializer):
+    phone = PhoneField()
+    code = CodeField()
+    new_password = PasswordField()
+
+
+class AcceptedOutput(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class TokensOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class AccessOutput(serializers.Serializer):
+    access = serializers.CharField()

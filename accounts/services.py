@@ -1,0 +1,244 @@
+"""Customer accounts: SMS codes, sign-up, login, token refresh and password reset.
+
+Every answer is the same whether or not the phone is registered: what differs
+is only what the SMS says, and nobody but the phone's owner reads that.
+"""
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from config.errors import AppError
+from loyalty.services.members import member_link_user
+
+from .limits import Limit
+from .models import SmsCode, SmsMessage, User
+from .phones import mask_phone, phone_region
+
+logger = logging.getLogger(__name__)
+
+Purpose = SmsCode.Purpose
+
+
+def sms_code_request(*, phone: str, purpose: str, client_ip: str) -> None:
+    """Send a sign-up or reset code to `phone`, within the sending caps.
+
+    A registered phone asking for a sign-up code is told so by SMS instead; an
+    unknown phone asking for a reset gets nothing. The caller sees no difference.
+    """
+    _refuse_unserved_region(phone)
+    _count_against_sending_caps(phone=phone, client_ip=client_ip)
+    registered = User.objects.filter(phone=phone).exists()
+    with transaction.atomic():
+        if purpose == Purpose.SIGNUP and registered:
+            sms_enqueue(
+                phone=phone,
+                body=_(
+                    "This number already has an account. Forgot the password? Reset it in the app."
+                ),
+            )
+        elif purpose == Purpose.SIGNUP or registered:
+            code = _code_issue(phone=phone, purpose=purpose)
+            sms_enqueue(phone=phone, body=_code_text(code, purpose), expires_at=_code_expiry())
+
+
+def user_signup(*, phone: str, code: str, password: str) -> dict:
+    """Create the customer's account with a sign-up code; returns its tokens.
+
+    Points earned in store before sign-up are there at once: the member of the
+    same phone is linked to the new user.
+    """
+    _validate_new_password(password, User(phone=phone))
+    with transaction.atomic():
+        accepted = _code_consume(phone=phone, purpose=Purpose.SIGNUP, code=code)
+        user = User.objects.create_user(phone=phone, password=password) if accepted else None
+        if user:
+            member_link_user(user=user)
+    if user is None:
+        raise _invalid_code()
+    return tokens_for(user)
+
+
+def password_reset(*, phone: str, code: str, new_password: str) -> None:
+    """Set a new password with a reset code; every token issued before stops working."""
+    existing = User.objects.filter(phone=phone).first()
+    _validate_new_password(new_password, existing or User(phone=phone))
+    with transaction.atomic():
+        accepted = _code_consume(phone=phone, purpose=Purpose.PASSWORD_RESET, code=code)
+        if accepted:
+            user = User.objects.select_for_update().get(phone=phone)
+            user.set_password(new_password)
+            user.save(update_fields=["password"])
+    if not accepted:
+        raise _invalid_code()
+
+
+def tokens_for_login(*, phone: str, password: str, client_ip: str) -> dict:
+    """Tokens for the right phone and password. Failures are counted per phone
+    and per client IP; past the limit every attempt is refused for a while."""
+    limits = _login_limits(phone=phone, client_ip=client_ip)
+    if any(limit.reached(ident) for limit, ident in limits):
+        raise AppError(
+            "throttled",
+            _("Too many failed logins. Try again later."),
+            details={"retry_after": settings.LOGIN_FAILURE_WINDOW_SECONDS},
+        )
+    # Django runs the password hasher for unknown phones too, so both take as long.
+    user = authenticate(phone=phone, password=password)
+    if user is None:
+        for limit, ident in limits:
+            limit.hit(ident)
+        raise AppError("not_authenticated", _("The phone number or the password is wrong."))
+    return tokens_for(user)
+
+
+def tokens_for(user: User) -> dict:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def access_token_refresh(*, refresh: str) -> str:
+    """A new access token, unless the refresh token has expired or the password
+    changed since it was issued."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError:
+        raise AppError("not_authenticated", _("The refresh token is not valid.")) from None
+    user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
+    if user is None or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
+        user.password
+    ):
+        raise AppError("not_authenticated", _("The refresh token is not valid."))
+    return str(token.access_token)
+
+
+def sms_enqueue(*, phone: str, body: str, expires_at=None) -> SmsMessage:
+    """Put a text in the outbox; a task sends it once the transaction commits."""
+    from .tasks import sms_deliver
+
+    message = SmsMessage.objects.create(
+        phone=phone, body=body, expires_at=expires_at or _code_expiry()
+    )
+    transaction.on_commit(lambda: sms_deliver.delay(message.pk))
+    return message
+
+
+def _refuse_unserved_region(phone: str) -> None:
+    if phone_region(phone) not in settings.SMS_ALLOWED_REGIONS:
+        raise AppError(
+            "invalid_phone",
+            _("Codes are not sent to numbers of this country."),
+            details={"phone": [_("Codes are not sent to numbers of this country.")]},
+        )
+
+
+def _count_against_sending_caps(*, phone: str, client_ip: str) -> None:
+    caps = [
+        (Limit("sms-phone-minute", settings.SMS_CAP_PER_PHONE_PER_MINUTE, 60), phone),
+        (Limit("sms-phone-hour", settings.SMS_CAP_PER_PHONE_PER_HOUR, 3600), phone),
+        (Limit("sms-ip-hour", settings.SMS_CAP_PER_IP_PER_HOUR, 3600), client_ip),
+        (Limit("sms-total-hour", settings.SMS_CAP_TOTAL_PER_HOUR, 3600), "all"),
+    ]
+    # Every cap counts the request, so hammering one cap keeps the others closed too.
+    over = [limit for limit, ident in caps if not limit.hit(ident)]
+    if over:
+        logger.warning("SMS cap %s reached for %s", over[0].name, mask_phone(phone))
+        raise AppError(
+            "throttled",
+            _("Too many codes requested. Try again later."),
+            details={"retry_after": max(limit.window_seconds for limit in over)},
+        )
+
+
+def _login_limits(*, phone: str, client_ip: str) -> list[tuple[Limit, str]]:
+    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    return [
+        (Limit("login-phone", settings.LOGIN_FAILURES_PER_PHONE, window), phone),
+        (Limit("login-ip", settings.LOGIN_FAILURES_PER_IP, window), client_ip),
+    ]
+
+
+def _code_issue(*, phone: str, purpose: str) -> str:
+    """A fresh 6-digit code; any earlier live code for this phone and purpose dies."""
+    now = timezone.now()
+    _live_codes(phone, purpose).update(superseded_at=now)
+    code = f"{secrets.randbelow(10**6):06d}"
+    SmsCode.objects.create(
+        phone=phone,
+        purpose=purpose,
+        code_hmac=_code_hmac(phone, purpose, code),
+        expires_at=_code_expiry(),
+        created_at=now,
+    )
+    return code
+
+
+def _code_consume(*, phone: str, purpose: str, code: str) -> bool:
+    """Use the live code up if `code` is it. A wrong guess is counted, and the
+    caller commits that count even though its request fails."""
+    live = _live_codes(phone, purpose).select_for_update().order_by("-created_at").first()
+    if (
+        live is None
+        or live.expires_at <= timezone.now()
+        or live.attempts >= settings.SMS_CODE_MAX_GUESSES
+    ):
+        return False
+    if not hmac.compare_digest(live.code_hmac, _code_hmac(phone, purpose, code)):
+        live.attempts += 1
+        live.save(update_fields=["attempts"])
+        return False
+    live.used_at = timezone.now()
+    live.save(update_fields=["used_at"])
+    return True
+
+
+def _live_codes(phone: str, purpose: str):
+    return SmsCode.objects.filter(
+        phone=phone, purpose=purpose, used_at__isnull=True, superseded_at__isnull=True
+    )
+
+
+def _code_hmac(phone: str, purpose: str, code: str) -> str:
+    message = f"{purpose}:{phone}:{code}".encode()
+    return hmac.new(settings.SMS_CODE_SECRET.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _code_expiry():
+    return timezone.now() + timedelta(minutes=settings.SMS_CODE_TTL_MINUTES)
+
+
+def _code_text(code: str, purpose: str) -> str:
+    if purpose == Purpose.SIGNUP:
+        text = _("Your sign-up code is %(code)s. It is valid for %(minutes)d minutes.")
+    else:
+        text = _("Your password reset code is %(code)s. It is valid for %(minutes)d minutes.")
+    return text % {"code": code, "minutes": settings.SMS_CODE_TTL_MINUTES}
+
+
+def _validate_new_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise AppError(
+            "validation_error",
+            _("Choose a stronger password."),
+            details={"password": list(exc.messages)},
+        ) from None
+
+
+def _invalid_code() -> AppError:
+    return AppError("invalid_code", _("The code is wrong, used up or expired. Ask for a new one."))

@@ -1,0 +1,31 @@
+from celery import shared_task
+from django.conf import settings
+
+from . import sms_delivery
+from .sms import SmsDeliveryError
+
+# Provider outages are usually short: 10 s, 20 s, 40 s, … up to 10 minutes.
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 600
+
+
+@shared_task(bind=True, name="accounts.tasks.sms_deliver", max_retries=None)
+def sms_deliver(self, message_id: int) -> None:
+    """Send one outbox message; retried with backoff while the provider fails."""
+    try:
+        sms_delivery.sms_message_send(message_id=message_id)
+    except SmsDeliveryError as exc:
+        if self.request.retries >= settings.SMS_DELIVERY_RETRIES:
+            sms_delivery.sms_message_give_up(message_id=message_id, error=str(exc))
+            return
+        countdown = min(BACKOFF_BASE_SECONDS * 2**self.request.retries, BACKOFF_CAP_SECONDS)
+        raise self.retry(exc=exc, countdown=countdown) from None
+
+
+@shared_task(name="accounts.tasks.sms_requeue_stranded")
+def sms_requeue_stranded() -> int:
+    """Every minute: hand the worker messages whose task never reached the broker."""
+    message_ids = sms_delivery.sms_stranded_ids()
+    for message_id in message_ids:
+        sms_deliver.delay(message_id)
+    return len(message_ids)

@@ -1,0 +1,68 @@
+"""The customer's own view of the program: a token sees only its own member."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.authentication import CustomerTokenAuthentication, IsCustomer
+from config.errors import error_responses
+from loyalty import selectors
+
+from . import serializers as s
+from .pagination import NewestFirstCursor
+
+
+class CustomerAPIView(APIView):
+    authentication_classes = [CustomerTokenAuthentication]
+    permission_classes = [IsCustomer]
+
+
+class MeView(CustomerAPIView):
+    @extend_schema(
+        operation_id="me",
+        summary="The customer's balance and the points that will expire, per date",
+        responses={200: s.MeOutput, **error_responses(401, 403)},
+        examples=[
+            OpenApiExample(
+                "Me",
+                response_only=True,
+                value={
+                    "phone": "+8613800138000",
+                    "balance": 1250,
+                    "expiring": [{"points": 300, "expires_at": "2027-08-01T00:00:00+08:00"}],
+                },
+            )
+        ],
+        tags=["customer"],
+    )
+    def get(self, request):
+        member = selectors.member_of_user(user=request.user)
+        body = {
+            "phone": request.user.phone,
+            "balance": member.balance if member else 0,
+            "expiring": selectors.member_expiring_points(member=member) if member else [],
+        }
+        return Response(s.MeOutput(body).data)
+
+
+class MyTransactionsView(CustomerAPIView):
+    pagination_class = NewestFirstCursor
+
+    @extend_schema(
+        operation_id="my_transactions",
+        summary="The customer's ledger, newest first, 50 a page",
+        parameters=[
+            OpenApiParameter(
+                "cursor", str, description="The `next` link's cursor; omit it for the newest page."
+            )
+        ],
+        responses={200: s.TransactionOutput(many=True), **error_responses(400, 401, 403)},
+        tags=["customer"],
+    )
+    def get(self, request):
+        member = selectors.member_of_user(user=request.user)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            selectors.member_entries(member=member), request, view=self
+        )
+        return paginator.get_paginated_response(s.TransactionOutput(page, many=True).data)
