@@ -3,7 +3,9 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from config.admin import ReadOnlyAdmin
+
+from .models import SmsCode, SmsMessage, User
 
 
 class PhoneUserCreationForm(AdminUserCreationForm):
@@ -35,3 +37,30 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("phone", "password1", "password2")}),)
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(ReadOnlyAdmin):
+    """Delivery status for support: a failed text shows here. The text itself
+    is never shown: while pending it holds a live code."""
+
+    list_display = ("phone", "status", "attempts", "last_error", "created_at", "sent_at")
+    list_filter = ("status",)
+    search_fields = ("phone",)
+    fields = ("phone", "status", "attempts", "last_error", "created_at", "sent_at")
+
+
+@admin.register(SmsCode)
+class SmsCodeAdmin(ReadOnlyAdmin):
+    list_display = ("phone", "purpose", "created_at", "expires_at", "attempts", "used_at")
+    list_filter = ("purpose",)
+    search_fields = ("phone",)
+    fields = (
+        "phone",
+        "purpose",
+        "created_at",
+        "expires_at",
+        "attempts",
+        "used_at",
+        "superseded_at",
+    )

@@ -4,33 +4,12 @@ ledger, lots and allocations are shown, never edited or deleted, by anyone."""
 from django.contrib import admin
 from rest_framework_api_key.models import APIKey
 
+from config.admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import LedgerCheckRun, LedgerEntry, Lot, Member, Program, Purchase, Store, StoreAPIKey
 
 # The library's own key model is unused: store keys live in StoreAPIKey.
 admin.site.unregister(APIKey)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Program)
