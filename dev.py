@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""The two commands a newcomer needs, on a machine with only Python 3.11+:
+
+    python3 dev.py start [--port 8000]   run the web server, a Celery worker and beat
+    python3 dev.py test [pytest args]    run the test suite
+
+Both create .venv and install the project into it first. Standard library only,
+since nothing else is installed when it first runs.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import venv
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+# Holds the hash of the pyproject.toml last installed, so an unchanged project is not reinstalled.
+INSTALL_STAMP = VENV / ".dev-installed"
+
+LOCAL_POSTGRES = ("127.0.0.1", 5432)
+LOCAL_REDIS = ("127.0.0.1", 6379)
+# pytest-django creates and drops test_loyalty next to it.
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
+# A database number of its own, so tests never touch data of a Redis used for anything else.
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+SERVER_START_SECONDS = 30
+CHILD_STOP_SECONDS = 10
+PYTEST_NO_TESTS_COLLECTED = 5
+
+
+def main() -> int:
+    # Ruff assumes the project's Python; this runs under whatever python3 the machine has.
+    if sys.version_info < (3, 11):  # noqa: UP036
+        sys.exit(f"dev.py needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    args = parse_args()
+    try:
+        ensure_venv()
+        if args.command == "start":
+            return start(port=args.port)
+        return run_tests(args.pytest_args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the service or its tests, in .venv.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start_parser = commands.add_parser("start", help="run the whole service on this machine")
+    start_parser.add_argument("--port", type=int, default=8000, help="web server port (8000)")
+    # Without options of its own, so every argument after `test`, -h and -k included, is pytest's.
+    commands.add_parser("test", help="run the tests; extra arguments go to pytest", add_help=False)
+    args, pytest_args = parser.parse_known_args()
+    if pytest_args and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(pytest_args)}")
+    args.pytest_args = pytest_args
+    return args
+
+
+# --- The virtual environment -------------------------------------------------
+
+
+def ensure_venv() -> None:
+    if not VENV_PYTHON.exists():
+        print(f"Creating .venv with Python {sys.version.split()[0]}…", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if INSTALL_STAMP.exists() and INSTALL_STAMP.read_text().strip() == wanted:
+        return
+    print("Installing the project and its dependencies into .venv…", flush=True)
+    pip = [VENV_PYTHON, "-m", "pip", "--disable-pip-version-check"]
+    if subprocess.run([*pip, "install", "--quiet", "-e", ".[dev]"], cwd=ROOT).returncode:
+        sys.exit("Installing into .venv failed (pip's message is above).")
+    INSTALL_STAMP.write_text(wanted + "\n")
+
+
+# --- start ---------------------------------------------------------------------
+
+
+def start(*, port: int) -> int:
+    # Checked first: another server there would answer our health check and hide the clash.
+    if port_open("127.0.0.1", port):
+        sys.exit(f"Port {port} is in use already; choose another with --port.")
+    env = dev_server_env()
+    make_var_dirs(env)
+    manage(["migrate", "--no-input"], env)
+    demo_lines = manage(["seed_demo"], env, capture=True).splitlines()
+    children = start_children(port=port, env=env)
+    # Ctrl-C, a `kill` and a closed terminal all end in the same clean stop. SIGINT too:
+    # a shell starting dev.py in the background with `&` has it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+    try:
+        if wait_for_server(f"http://127.0.0.1:{port}/healthz", children):
+            print_banner(port=port, demo_lines=demo_lines)
+        return wait_while_all_alive(children)
+    except KeyboardInterrupt:
+        print("\nStopping…", flush=True)
+        return 0
+    finally:
+        stop_children(children)
+
+
+def dev_server_env() -> dict[str, str]:
+    """The caller's environment; settings fall back to SQLite and a broker in files
+    under var/ for whatever it does not set."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_DEBUG", "1")
+    # Children write through pipes; unbuffered, their lines show up when they happen.
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def make_var_dirs(env: dict[str, str]) -> None:
+    var_dir = Path(env.get("LOYALTY_VAR_DIR", ROOT / "var"))
+    # The filesystem broker fails on a missing folder instead of creating it.
+    (var_dir / "broker" / "processed").mkdir(parents=True, exist_ok=True)
+    # WhiteNoise warns at every start while STATIC_ROOT does not exist.
+    (var_dir / "static").mkdir(exist_ok=True)
+
+
+def manage(arguments: list[str], env: dict[str, str], *, capture: bool = False) -> str:
+    result = subprocess.run(
+        [VENV_PYTHON, "manage.py", *arguments],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE if capture else None,
+        text=True,
+    )
+    if result.returncode:
+        sys.exit(f"manage.py {arguments[0]} failed (exit {result.returncode}); stopping.")
+    return result.stdout or ""
+
+
+class Child:
+    """One long-running process whose output is copied to ours, each line tagged with its name."""
+
+    def __init__(self, name: str, command: list, env: dict[str, str]):
+        self.name = name
+        # A session of its own: Ctrl-C reaches only dev.py, which stops the children in order.
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        self.copier = threading.Thread(target=self._copy_output, daemon=True)
+        self.copier.start()
+
+    def _copy_output(self) -> None:
+        for line in self.process.stdout:
+            sys.stdout.write(f"{self.name:>6} | {line}")
+            sys.stdout.flush()
+
+
+def start_children(*, port: int, env: dict[str, str]) -> list[Child]:
+    runserver = [VENV_PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    celery = [VENV_PYTHON, "-m", "celery", "-A", "config"]
+    return [
+        Child("web", runserver, env),
+        Child("worker", [*celery, "worker", "--pool=solo", "--loglevel=info"], env),
+        Child("beat", [*celery, "beat", "--loglevel=info"], env),
+    ]
+
+
+def wait_for_server(url: str, children: list[Child]) -> bool:
+    """True once the web server answers; False if a child died first or it never answered."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if any(child.process.poll() is not None for child in children):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError as error:
+            print(f"{url} answered {error.code}: {error.read().decode(errors='replace')}")
+            return True
+        except OSError:
+            time.sleep(0.5)
+    print(f"The web server did not answer {url} within {SERVER_START_SECONDS}s.")
+    return False
+
+
+def print_banner(*, port: int, demo_lines: list[str]) -> None:
+    base = f"http://127.0.0.1:{port}"
+    lines = [
+        "Loyalty points is running. Ctrl-C stops it.",
+        f"Admin:    {base}/admin/",
+        f"API docs: {base}/api/docs/",
+        *demo_lines,
+    ]
+    width = max(len(line) for line in lines)
+    rule = "=" * width
+    print("\n".join(["", rule, *lines, rule, ""]), flush=True)
+
+
+def wait_while_all_alive(children: list[Child]) -> int:
+    """Return 1 as soon as any child exits: the service is not whole without it."""
+    while True:
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                print(f"{child.name} exited with code {code}; stopping the others.", flush=True)
+                return 1
+        time.sleep(0.5)
+
+
+def stop_children(children: list[Child]) -> None:
+    # A second Ctrl-C must not cut the stop short and leave children behind; it is bounded anyway.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    for child in children:
+        signal_child(child, signal.SIGTERM)
+    deadline = time.monotonic() + CHILD_STOP_SECONDS
+    for child in children:
+        try:
+            child.process.wait(timeout=max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            print(f"{child.name} did not stop in {CHILD_STOP_SECONDS}s; killing it.", flush=True)
+            signal_child(child, signal.SIGKILL)
+            child.process.wait()
+        child.copier.join(timeout=1)
+
+
+def signal_child(child: Child, signum: int) -> None:
+    """Signal the child's whole process group, so any process it started stops too."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.process.pid, signum)
+
+
+# --- test ----------------------------------------------------------------------
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    env = dict(os.environ)
+    if "DATABASE_URL" not in env and port_open(*LOCAL_POSTGRES):
+        env["DATABASE_URL"] = LOCAL_DATABASE_URL
+    if "REDIS_URL" not in env and redis_answers(*LOCAL_REDIS):
+        env["REDIS_URL"] = LOCAL_REDIS_URL
+    on_postgres, has_redis = report_services(env)
+    if env.get("LOYALTY_REQUIRE_SERVICES") == "1" and not (on_postgres and has_redis):
+        print(
+            "\n*** LOYALTY_REQUIRE_SERVICES=1: PostgreSQL and Redis must both be reachable. "
+            "Not running the tests. ***",
+            file=sys.stderr,
+        )
+        return 2
+    code = subprocess.run([VENV_PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+    if code == PYTEST_NO_TESTS_COLLECTED:
+        print("pytest collected no tests: that counts as a failure.", file=sys.stderr)
+    return code
+
+
+def report_services(env: dict[str, str]) -> tuple[bool, bool]:
+    """Print where the tests run, and return (on PostgreSQL, with Redis)."""
+    database_url = env.get("DATABASE_URL", "")
+    on_postgres = database_url.startswith(("postgres://", "postgresql://", "pgsql://"))
+    on_postgres = on_postgres and url_port_open(database_url, 5432)
+    redis_url = env.get("REDIS_URL", "")
+    has_redis = bool(redis_url) and url_port_open(redis_url, 6379)
+    if on_postgres:
+        database = f"PostgreSQL at {without_password(database_url)}"
+    elif database_url:
+        database = (
+            f"{without_password(database_url)} (not a reachable PostgreSQL: "
+            "PostgreSQL-only tests will be skipped)"
+        )
+    else:
+        database = "SQLite (PostgreSQL not reachable: PostgreSQL-only tests will be skipped)"
+    if has_redis:
+        broker = f"Redis at {without_password(redis_url)}"
+    else:
+        broker = "no Redis (not reachable: the process tests will be skipped)"
+    print(f"Tests run on {database} and {broker}.", flush=True)
+    return on_postgres, has_redis
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def url_port_open(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    return port_open(parts.hostname or "127.0.0.1", parts.port or default_port)
+
+
+def redis_answers(host: str, port: int) -> bool:
+    """True if a Redis server answers PING there, not merely anything listening."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
