@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
@@ -45,6 +45,7 @@ def sms_code_request(*, phone: str, purpose: str, client_ip: str) -> None:
     registered = User.objects.filter(phone=phone).exists()
     with transaction.atomic():
         if purpose == Purpose.SIGNUP and registered:
+            _live_codes(phone, Purpose.SIGNUP).update(superseded_at=timezone.now())
             sms_enqueue(
                 phone=phone,
                 body=_(
@@ -65,12 +66,22 @@ def user_signup(*, phone: str, code: str, password: str) -> dict:
     _validate_new_password(password, User(phone=phone))
     with transaction.atomic():
         accepted = _code_consume(phone=phone, purpose=Purpose.SIGNUP, code=code)
-        user = User.objects.create_user(phone=phone, password=password) if accepted else None
-        if user:
-            member_link_user(user=user)
+        user = _customer_create(phone=phone, password=password) if accepted else None
     if user is None:
         raise _invalid_code()
     return tokens_for(user)
+
+
+def _customer_create(*, phone: str, password: str) -> User | None:
+    """The new customer with their member, or None if the phone got an account
+    since the code was sent (staff created it, or a concurrent sign-up won)."""
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(phone=phone, password=password)
+    except IntegrityError:
+        return None
+    member_link_user(user=user)
+    return user
 
 
 def password_reset(*, phone: str, code: str, new_password: str) -> None:
@@ -147,20 +158,21 @@ def _refuse_unserved_region(phone: str) -> None:
 
 
 def _count_against_sending_caps(*, phone: str, client_ip: str) -> None:
+    # Counted in this order and only until one refuses: a client past its own cap
+    # uses up neither the phone's allowance nor everyone's total.
     caps = [
+        (Limit("sms-ip-hour", settings.SMS_CAP_PER_IP_PER_HOUR, 3600), client_ip),
         (Limit("sms-phone-minute", settings.SMS_CAP_PER_PHONE_PER_MINUTE, 60), phone),
         (Limit("sms-phone-hour", settings.SMS_CAP_PER_PHONE_PER_HOUR, 3600), phone),
-        (Limit("sms-ip-hour", settings.SMS_CAP_PER_IP_PER_HOUR, 3600), client_ip),
         (Limit("sms-total-hour", settings.SMS_CAP_TOTAL_PER_HOUR, 3600), "all"),
     ]
-    # Every cap counts the request, so hammering one cap keeps the others closed too.
-    over = [limit for limit, ident in caps if not limit.hit(ident)]
-    if over:
-        logger.warning("SMS cap %s reached for %s", over[0].name, mask_phone(phone))
+    refusing = next((limit for limit, ident in caps if not limit.hit(ident)), None)
+    if refusing is not None:
+        logger.warning("SMS cap %s reached for %s", refusing.name, mask_phone(phone))
         raise AppError(
             "throttled",
             _("Too many codes requested. Try again later."),
-            details={"retry_after": max(limit.window_seconds for limit in over)},
+            details={"retry_after": refusing.window_seconds},
         )
 
 

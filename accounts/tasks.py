@@ -15,7 +15,7 @@ def sms_deliver(self, message_id: int) -> None:
     try:
         sms_delivery.sms_message_send(message_id=message_id)
     except SmsDeliveryError as exc:
-        if self.request.retries >= settings.SMS_DELIVERY_RETRIES:
+        if exc.permanent or self.request.retries >= settings.SMS_DELIVERY_RETRIES:
             sms_delivery.sms_message_give_up(message_id=message_id, error=str(exc))
             return
         countdown = min(BACKOFF_BASE_SECONDS * 2**self.request.retries, BACKOFF_CAP_SECONDS)

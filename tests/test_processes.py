@@ -83,13 +83,23 @@ def stack(transactional_db, tmp_path):
     celery = [sys.executable, "-m", "celery", "-A", "config"]
     commands = {
         "gunicorn": [
-            sys.executable, "-m", "gunicorn", "config.wsgi",
-            "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
         ],
         # A node name of its own, so a worker of another run on this Redis cannot clash.
         "worker": [
-            *celery, "worker", "--loglevel=info", "--concurrency=1",
-            "--hostname", f"smoke-{os.getpid()}@%h",
+            *celery,
+            "worker",
+            "--loglevel=info",
+            "--concurrency=1",
+            "--hostname",
+            f"smoke-{os.getpid()}@%h",
         ],
         "beat": [*celery, "beat", "--loglevel=info"],
     }

@@ -14,7 +14,12 @@ BACKEND_ALIASES = {
 
 
 class SmsDeliveryError(Exception):
-    """The provider did not take the message; delivery may be retried."""
+    """The provider did not take the message. Retried later, unless `permanent`:
+    the provider refused this very message (a number it cannot reach, say)."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def sms_backend():

@@ -10,6 +10,10 @@ from django.conf import settings
 
 from . import SmsDeliveryError
 
+# Twilio refuses this very message (bad number, bad request): no retry can help.
+# Auth errors (401, 403) are retried: an operator may fix the credentials meanwhile.
+PERMANENT_HTTP_STATUSES = {400, 404}
+
 # Texts sent by the locmem backend, for tests; like django.core.mail.outbox.
 outbox: list[dict] = []
 _file_lock = threading.Lock()
@@ -63,15 +67,18 @@ class TwilioBackend:
             with urllib.request.urlopen(request, timeout=self.TIMEOUT_SECONDS) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
-            # The error body names the problem (bad number, auth); it never holds the text.
-            raise SmsDeliveryError(f"Twilio answered {exc.code}: {_twilio_error(exc)}") from None
+            raise SmsDeliveryError(
+                f"Twilio answered {exc.code}, error {_twilio_error_code(exc)}",
+                permanent=exc.code in PERMANENT_HTTP_STATUSES,
+            ) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise SmsDeliveryError(f"Twilio unreachable: {exc.__class__.__name__}") from None
 
 
-def _twilio_error(exc: urllib.error.HTTPError) -> str:
+def _twilio_error_code(exc: urllib.error.HTTPError):
+    """Twilio's numeric error code alone: its message may name the recipient's
+    number, which must not reach the logs unmasked."""
     try:
-        payload = json.loads(exc.read() or b"{}")
-    except ValueError:
-        return "unreadable error body"
-    return f"code {payload.get('code')}: {payload.get('message', '')}"[:200]
+        return json.loads(exc.read() or b"{}").get("code", "unknown")
+    except (ValueError, AttributeError):
+        return "unknown"

@@ -15,13 +15,13 @@ class NewestFirstCursor(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise AppError(
-                "validation_error",
-                _("The cursor is not valid; use the `next` link of the previous page."),
-                details={"cursor": ["invalid"]},
-            ) from None
+            raise _invalid_cursor() from None
+        # The position is an entry id; anything else is a forged cursor.
+        if cursor is not None and cursor.position is not None and not cursor.position.isdigit():
+            raise _invalid_cursor()
+        return cursor
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})
@@ -35,3 +35,11 @@ class NewestFirstCursor(CursorPagination):
                 "next": {"type": "string", "format": "uri", "nullable": True},
             },
         }
+
+
+def _invalid_cursor() -> AppError:
+    return AppError(
+        "validation_error",
+        _("The cursor is not valid; use the `next` link of the previous page."),
+        details={"cursor": ["invalid"]},
+    )
