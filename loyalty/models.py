@@ -402,3 +402,71 @@ class LedgerCheckRun(models.Model):
     @property
     def ok(self) -> bool:
         return self.breach_count == 0
+
+
+class Redemption(models.Model):
+    """Points used as a discount on one order: held at once, then committed when
+    the order is paid, or cancelled / released with the points back in their lots."""
+
+    class Status(models.TextChoices):
+        HELD = "held", _("held")
+        COMMITTED = "committed", _("committed")
+        CANCELLED = "cancelled", _("cancelled")
+        RELEASED = "released", _("released (hold ran out)")
+
+    LIVE = (Status.HELD, Status.COMMITTED)
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, verbose_name=_("store"))
+    order_id = models.CharField(_("order id"), max_length=64)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("member")
+    )
+    order_total = models.DecimalField(_("order total"), max_digits=12, decimal_places=2)
+    points = models.BigIntegerField(_("points"))
+    discount = models.DecimalField(_("discount"), max_digits=12, decimal_places=2)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.HELD
+    )
+    hold_expires_at = models.DateTimeField(_("hold expires at"))
+    debit_entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        related_name="redemption",
+        verbose_name=_("debit entry"),
+    )
+    release_entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="released_redemption",
+        verbose_name=_("release entry"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    committed_at = models.DateTimeField(_("committed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("cancelled or released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        indexes = [
+            models.Index(
+                fields=["hold_expires_at"], condition=Q(status="held"), name="redemption_held_until"
+            )
+        ]
+        constraints = [
+            # One live discount per order: a retry without a key cannot spend twice.
+            models.UniqueConstraint(
+                fields=["store", "order_id"],
+                condition=Q(status__in=["held", "committed"]),
+                name="redemption_one_live_per_order",
+            ),
+            models.CheckConstraint(condition=Q(points__gt=0), name="redemption_points_positive"),
+            models.CheckConstraint(
+                condition=Q(discount__gte=0, discount__lte=F("order_total")),
+                name="redemption_discount_within_total",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id} ({self.get_status_display()})"
