@@ -113,7 +113,9 @@ class RewardOrder(models.Model):
             models.UniqueConstraint(
                 fields=["code"], condition=Q(status="pending"), name="rewardorder_open_code_unique"
             ),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="rewardorder_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="rewardorder_quantity_positive"
+            ),
             models.CheckConstraint(condition=Q(points__gt=0), name="rewardorder_points_positive"),
         ]
 

@@ -15,6 +15,10 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.sms_requeue_stranded",
         "schedule": 60.0,
     },
+    "release-expired-holds": {
+        "task": "loyalty.tasks.holds_release",
+        "schedule": 60.0,
+    },
     "check-ledger-nightly": {
         "task": "loyalty.tasks.ledger_check",
         "schedule": crontab(hour=settings.LEDGER_CHECK_HOUR, minute=0),

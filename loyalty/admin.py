@@ -6,7 +6,17 @@ from rest_framework_api_key.models import APIKey
 
 from config.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import LedgerCheckRun, LedgerEntry, Lot, Member, Program, Purchase, Store, StoreAPIKey
+from .models import (
+    LedgerCheckRun,
+    LedgerEntry,
+    Lot,
+    Member,
+    Program,
+    Purchase,
+    Redemption,
+    Store,
+    StoreAPIKey,
+)
 
 # The library's own key model is unused: store keys live in StoreAPIKey.
 admin.site.unregister(APIKey)
@@ -74,3 +84,11 @@ class PurchaseAdmin(ReadOnlyAdmin):
 @admin.register(LedgerCheckRun)
 class LedgerCheckRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "members_checked", "breach_count")
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnlyAdmin):
+    list_display = ("order_id", "store", "member", "points", "discount", "status", "created_at")
+    list_filter = ("status", "store")
+    search_fields = ("order_id", "member__phone")
+    list_select_related = ("store", "member")

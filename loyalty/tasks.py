@@ -1,8 +1,10 @@
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
 from loyalty.services.ledger_check import ledger_check_run
+from loyalty.services.redemptions import redemptions_release_expired
 
 logger = logging.getLogger(__name__)
 
@@ -16,3 +18,9 @@ def ledger_check() -> int:
     else:
         logger.info("ledger check: %d members, no breach", run.members_checked)
     return run.pk
+
+
+@shared_task(name="loyalty.tasks.holds_release")
+def holds_release() -> int:
+    """Every minute: give back the points of checkout holds nobody committed in time."""
+    return redemptions_release_expired(as_of=timezone.now())

@@ -3,9 +3,9 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
 from accounts import services
+from config.api import ApiView
 from config.errors import error_responses
 
 from . import serializers as s
@@ -22,14 +22,9 @@ def client_ip(request) -> str:
     return BaseThrottle().get_ident(request)
 
 
-class AuthAPIView(APIView):
+class AuthAPIView(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
-
-    def parse(self, serializer_class):
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
 
 class SmsCodeView(AuthAPIView):

@@ -2,9 +2,9 @@
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.api.authentication import CustomerTokenAuthentication, IsCustomer
+from config.api import ApiView
 from config.errors import error_responses
 from loyalty import selectors
 
@@ -12,7 +12,7 @@ from . import serializers as s
 from .pagination import NewestFirstCursor
 
 
-class CustomerAPIView(APIView):
+class CustomerAPIView(ApiView):
     authentication_classes = [CustomerTokenAuthentication]
     permission_classes = [IsCustomer]
 

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from accounts.api.fields import PhoneField
 
-__all__ = ["AmountField", "PhoneField", "ReferenceField"]
+__all__ = ["AmountField", "PhoneField", "PointsField", "ReferenceField"]
 
 # ASCII digits only, matched whole: \d and $ would let "１２.００" and "300.00\n" through.
 AMOUNT_PATTERN = re.compile(r"[0-9]{1,20}(\.[0-9]{1,2})?")
@@ -52,3 +52,23 @@ class ReferenceField(serializers.CharField):
         if not isinstance(data, str) or not REFERENCE_PATTERN.fullmatch(data):
             self.fail("invalid")
         return data
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "example": 500})
+class PointsField(serializers.Field):
+    """A whole, positive number of points, sent as a JSON integer."""
+
+    MAX_POINTS = 10**12
+    default_error_messages = {
+        "invalid": _("Send points as a whole number from 1 to 1000000000000."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        if not 1 <= data <= self.MAX_POINTS:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .fields import AmountField, PhoneField, ReferenceField
+from .fields import AmountField, PhoneField, PointsField, ReferenceField
 
 
 class PurchaseInput(serializers.Serializer):
@@ -65,3 +65,33 @@ class TransactionOutput(serializers.Serializer):
     balance_after = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     reference = serializers.CharField()
+
+
+class QuoteInput(serializers.Serializer):
+    phone = PhoneField()
+    order_total = AmountField()
+
+
+class QuoteOutput(serializers.Serializer):
+    balance = serializers.IntegerField()
+    max_points = serializers.IntegerField()
+    max_discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    redeem_rate = serializers.IntegerField()
+    min_points = serializers.IntegerField()
+
+
+class RedemptionInput(serializers.Serializer):
+    phone = PhoneField()
+    order_id = ReferenceField()
+    order_total = AmountField()
+    points = PointsField()
+
+
+class RedemptionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.CharField()
+    status = serializers.CharField()
+    points = serializers.IntegerField()
+    discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    hold_expires_at = serializers.DateTimeField()
+    member = MemberBrief()

@@ -8,6 +8,18 @@ urlpatterns = [
         "purchases/<str:order_id>/refunds", views.RefundCreateView.as_view(), name="refund-create"
     ),
     path("members/lookup", views.MemberLookupView.as_view(), name="member-lookup"),
+    path("redemptions/quote", views.RedemptionQuoteView.as_view(), name="redemption-quote"),
+    path("redemptions", views.RedemptionCreateView.as_view(), name="redemption-create"),
+    path(
+        "redemptions/<id:redemption_id>/commit",
+        views.RedemptionCommitView.as_view(),
+        name="redemption-commit",
+    ),
+    path(
+        "redemptions/<id:redemption_id>/cancel",
+        views.RedemptionCancelView.as_view(),
+        name="redemption-cancel",
+    ),
     path("me", customer_views.MeView.as_view(), name="me"),
     path("me/transactions", customer_views.MyTransactionsView.as_view(), name="my-transactions"),
 ]

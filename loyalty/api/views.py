@@ -1,11 +1,17 @@
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from config.api import ApiView
 from config.errors import AppError, error_responses
 from loyalty import selectors
 from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.redemptions import (
+    redemption_cancel,
+    redemption_commit,
+    redemption_hold,
+    redemption_quote,
+)
 
 from . import serializers as s
 from .authentication import IsStore, StoreAPIKeyAuthentication
@@ -27,18 +33,13 @@ def member_brief(member, balance: int) -> dict:
     return {"phone": member.phone, "balance": balance}
 
 
-class StoreAPIView(APIView):
+class StoreAPIView(ApiView):
     authentication_classes = [StoreAPIKeyAuthentication]
     permission_classes = [IsStore]
 
     @property
     def store(self):
         return self.request.user.store
-
-    def parse(self, serializer_class, data):
-        serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
 
 
 class PurchaseCreateView(StoreAPIView):
@@ -181,10 +182,7 @@ class MemberLookupView(StoreAPIView):
         tags=["storefront"],
     )
     def post(self, request):
-        phone = self.parse(s.LookupInput, request.data)["phone"]
-        member = selectors.member_by_phone(phone=phone)
-        if member is None:
-            raise AppError("not_found", _("No member has this phone number."))
+        member = member_for_phone(self.parse(s.LookupInput, request.data)["phone"])
         body = {
             "phone": member.phone,
             "balance": member.balance,
@@ -192,3 +190,179 @@ class MemberLookupView(StoreAPIView):
             "registered": member.user_id is not None,
         }
         return Response(s.MemberOutput(body).data)
+
+
+def member_for_phone(phone: str):
+    member = selectors.member_by_phone(phone=phone)
+    if member is None:
+        raise AppError("not_found", _("No member has this phone number."))
+    return member
+
+
+def redemption_body(redemption) -> dict:
+    return s.RedemptionOutput(
+        {
+            "id": redemption.pk,
+            "order_id": redemption.order_id,
+            "status": redemption.status,
+            "points": redemption.points,
+            "discount": redemption.discount,
+            "hold_expires_at": redemption.hold_expires_at,
+            "member": member_brief(redemption.member, redemption.member.balance),
+        }
+    ).data
+
+
+REDEMPTION_EXAMPLE = {
+    "id": 7,
+    "order_id": "POS-2026-0002",
+    "status": "held",
+    "points": 500,
+    "discount": "5.00",
+    "hold_expires_at": "2026-11-23T10:15:00+08:00",
+    "member": {"phone": "+8613800138000", "balance": 750},
+}
+
+
+class RedemptionQuoteView(StoreAPIView):
+    @extend_schema(
+        operation_id="redemption_quote",
+        summary="The most points, and the discount they make, a bill may use",
+        description=(
+            "max_points is the least of the balance and the capped share of the bill; it is 0 "
+            "when that is below min_points. The discount is floor_to_cent(points / redeem_rate)."
+        ),
+        request=s.QuoteInput,
+        responses={200: s.QuoteOutput, **error_responses(400, 401, 404)},
+        examples=[
+            OpenApiExample(
+                "Quote",
+                request_only=True,
+                value={"phone": "13800138000", "order_total": "33.33"},
+            ),
+            OpenApiExample(
+                "Quoted",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    "balance": 1250,
+                    "max_points": 1666,
+                    "max_discount": "16.66",
+                    "redeem_rate": 100,
+                    "min_points": 100,
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        data = self.parse(s.QuoteInput, request.data)
+        member = member_for_phone(data["phone"])
+        quote = redemption_quote(member=member, order_total=data["order_total"])
+        return Response(s.QuoteOutput(quote).data)
+
+
+class RedemptionCreateView(StoreAPIView):
+    @extend_schema(
+        operation_id="redemption_hold",
+        summary="Hold points as a discount on an order",
+        description=(
+            "The points leave the balance at once and are held until the order is paid "
+            "(commit) or cancelled; a hold not committed within the program's hold minutes is "
+            "released. One live redemption per order: another hold for the same order is 409."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=s.RedemptionInput,
+        responses={
+            201: s.RedemptionOutput,
+            200: s.RedemptionOutput,
+            **error_responses(400, 401, 404, 409, 422),
+        },
+        examples=[
+            OpenApiExample(
+                "Hold",
+                request_only=True,
+                value={
+                    "phone": "13800138000",
+                    "order_id": "POS-2026-0002",
+                    "order_total": "80.00",
+                    "points": 500,
+                },
+            ),
+            OpenApiExample(
+                "Held", response_only=True, status_codes=["201"], value=REDEMPTION_EXAMPLE
+            ),
+            OpenApiExample(
+                "Over the cap",
+                response_only=True,
+                status_codes=["422"],
+                value={
+                    "error": {
+                        "code": "redeem_cap_exceeded",
+                        "message": "Points may pay at most 50% of this bill: 4000 points.",
+                        "details": {"max_points": 4000, "requested": 5000},
+                    }
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        return respond_once(request, f"store:{self.store.pk}", self._hold)
+
+    def _hold(self):
+        data = self.parse(s.RedemptionInput, self.request.data)
+        redemption = redemption_hold(
+            store=self.store,
+            member=member_for_phone(data["phone"]),
+            order_id=data["order_id"],
+            order_total=data["order_total"],
+            points=data["points"],
+        )
+        return Response(redemption_body(redemption), status=201)
+
+
+class RedemptionCommitView(StoreAPIView):
+    @extend_schema(
+        operation_id="redemption_commit",
+        summary="The order is paid: spend the held points",
+        request=None,
+        responses={200: s.RedemptionOutput, **error_responses(401, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "Committed",
+                response_only=True,
+                status_codes=["200"],
+                value={**REDEMPTION_EXAMPLE, "status": "committed"},
+            )
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request, redemption_id):
+        redemption = redemption_commit(store=self.store, redemption_id=redemption_id)
+        return Response(redemption_body(redemption))
+
+
+class RedemptionCancelView(StoreAPIView):
+    @extend_schema(
+        operation_id="redemption_cancel",
+        summary="The order is cancelled: the points go back, with their original expiry",
+        request=None,
+        responses={200: s.RedemptionOutput, **error_responses(401, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "Cancelled",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    **REDEMPTION_EXAMPLE,
+                    "status": "cancelled",
+                    "member": {"phone": "+8613800138000", "balance": 1250},
+                },
+            )
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request, redemption_id):
+        redemption = redemption_cancel(store=self.store, redemption_id=redemption_id)
+        return Response(redemption_body(redemption))

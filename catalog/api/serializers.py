@@ -1,0 +1,72 @@
+from rest_framework import serializers
+
+from loyalty.api.fields import PhoneField
+from loyalty.api.serializers import MemberBrief
+
+MAX_QUANTITY = 20
+
+
+class CatalogItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    image = serializers.ImageField(allow_null=True)
+    points = serializers.IntegerField()
+    cash_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    stock_left = serializers.IntegerField(
+        source="stock", allow_null=True, help_text="null: unlimited"
+    )
+
+
+class CatalogOutput(serializers.Serializer):
+    results = CatalogItemOutput(many=True)
+
+
+class QuantityField(serializers.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_QUANTITY, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ItemIdField(serializers.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=10**18 - 1, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MyRewardOrderInput(serializers.Serializer):
+    item_id = ItemIdField()
+    quantity = QuantityField(default=1)
+
+
+class StoreRewardOrderInput(MyRewardOrderInput):
+    phone = PhoneField()
+
+
+class FulfilInput(serializers.Serializer):
+    code = serializers.CharField(max_length=32)
+
+
+class ItemBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class RewardOrderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    status = serializers.CharField()
+    item = ItemBrief()
+    quantity = serializers.IntegerField()
+    points = serializers.IntegerField()
+    cash_due = serializers.DecimalField(max_digits=12, decimal_places=2)
+    created_at = serializers.DateTimeField()
+    member = MemberBrief()

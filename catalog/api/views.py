@@ -1,0 +1,191 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import selectors
+from catalog.services import reward_order_cancel, reward_order_fulfil, reward_order_place
+from config.errors import error_responses
+from loyalty.api.customer_views import CustomerAPIView
+from loyalty.api.idempotency import respond_once
+from loyalty.api.pagination import NewestFirstCursor
+from loyalty.api.views import IDEMPOTENCY_PARAMETER, StoreAPIView, member_brief, member_for_phone
+from loyalty.selectors import member_of_user
+from loyalty.services.members import member_link_user
+
+from . import serializers as s
+
+ORDER_EXAMPLE = {
+    "id": 12,
+    "code": "K7MW3RXA",
+    "status": "pending",
+    "item": {"id": 3, "name": "Canvas tote bag"},
+    "quantity": 1,
+    "points": 800,
+    "cash_due": "10.00",
+    "created_at": "2026-11-23T10:00:00+08:00",
+    "member": {"phone": "+8613800138000", "balance": 450},
+}
+
+
+def reward_order_body(order) -> dict:
+    return s.RewardOrderOutput(
+        {
+            "id": order.pk,
+            "code": order.code,
+            "status": order.status,
+            "item": {"id": order.item_id, "name": order.item.name},
+            "quantity": order.quantity,
+            "points": order.points,
+            "cash_due": order.cash_due,
+            "created_at": order.created_at,
+            "member": member_brief(order.member, order.member.balance),
+        }
+    ).data
+
+
+class CatalogItemsView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="catalog_items",
+        summary="The rewards on offer now, cheapest first (no login needed)",
+        responses={200: s.CatalogOutput},
+        tags=["catalog"],
+    )
+    def get(self, request):
+        items = selectors.catalog_items_available()
+        return Response({"results": s.CatalogItemOutput(items, many=True).data})
+
+
+class StoreRewardOrderCreateView(StoreAPIView):
+    @extend_schema(
+        operation_id="reward_order_create",
+        summary="Order a reward for a member; the points are taken at once",
+        description="Picked up at any store with the `code`; `cash_due` is paid then.",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=s.StoreRewardOrderInput,
+        responses={
+            201: s.RewardOrderOutput,
+            200: s.RewardOrderOutput,
+            **error_responses(400, 401, 404, 409, 422),
+        },
+        examples=[
+            OpenApiExample(
+                "Order",
+                request_only=True,
+                value={"phone": "13800138000", "item_id": 3, "quantity": 1},
+            ),
+            OpenApiExample(
+                "Ordered", response_only=True, status_codes=["201"], value=ORDER_EXAMPLE
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        return respond_once(request, f"store:{self.store.pk}", self._place)
+
+    def _place(self):
+        data = self.parse(s.StoreRewardOrderInput, self.request.data)
+        order = reward_order_place(
+            member=member_for_phone(data["phone"]),
+            item_id=data["item_id"],
+            quantity=data["quantity"],
+            store=self.store,
+        )
+        return Response(reward_order_body(order), status=201)
+
+
+class StoreRewardOrderFulfilView(StoreAPIView):
+    @extend_schema(
+        operation_id="reward_order_fulfil",
+        summary="Hand a reward over against its pickup code, at any store",
+        request=s.FulfilInput,
+        responses={200: s.RewardOrderOutput, **error_responses(400, 401, 409, 422)},
+        examples=[
+            OpenApiExample("Fulfil", request_only=True, value={"code": "K7MW-3RXA"}),
+            OpenApiExample(
+                "Fulfilled",
+                response_only=True,
+                status_codes=["200"],
+                value={**ORDER_EXAMPLE, "status": "fulfilled"},
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        code = self.parse(s.FulfilInput, request.data)["code"]
+        return Response(reward_order_body(reward_order_fulfil(store=self.store, code=code)))
+
+
+class StoreRewardOrderCancelView(StoreAPIView):
+    @extend_schema(
+        operation_id="reward_order_cancel",
+        summary="Cancel a pending reward order this store placed; points and stock go back",
+        request=None,
+        responses={200: s.RewardOrderOutput, **error_responses(401, 404, 409)},
+        tags=["storefront"],
+    )
+    def post(self, request, order_id):
+        order = reward_order_cancel(order_id=order_id, store=self.store)
+        return Response(reward_order_body(order))
+
+
+class MyRewardOrdersView(CustomerAPIView):
+    pagination_class = NewestFirstCursor
+
+    @extend_schema(
+        operation_id="my_reward_orders",
+        summary="The customer's reward orders, newest first",
+        responses={200: s.RewardOrderOutput(many=True), **error_responses(400, 401, 403)},
+        tags=["customer"],
+    )
+    def get(self, request):
+        orders = selectors.member_reward_orders(member=member_of_user(user=request.user))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response([reward_order_body(order) for order in page])
+
+    @extend_schema(
+        operation_id="my_reward_order_create",
+        summary="Order a reward with the customer's own points",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=s.MyRewardOrderInput,
+        responses={
+            201: s.RewardOrderOutput,
+            200: s.RewardOrderOutput,
+            **error_responses(400, 401, 403, 404, 409, 422),
+        },
+        examples=[
+            OpenApiExample("Order", request_only=True, value={"item_id": 3, "quantity": 1}),
+            OpenApiExample(
+                "Ordered", response_only=True, status_codes=["201"], value=ORDER_EXAMPLE
+            ),
+        ],
+        tags=["customer"],
+    )
+    def post(self, request):
+        return respond_once(request, f"user:{request.user.pk}", self._place)
+
+    def _place(self):
+        data = self.parse(s.MyRewardOrderInput, self.request.data)
+        member = member_of_user(user=self.request.user) or member_link_user(user=self.request.user)
+        order = reward_order_place(
+            member=member, item_id=data["item_id"], quantity=data["quantity"]
+        )
+        return Response(reward_order_body(order), status=201)
+
+
+class MyRewardOrderCancelView(CustomerAPIView):
+    @extend_schema(
+        operation_id="my_reward_order_cancel",
+        summary="Cancel one of the customer's own orders while it is pending",
+        request=None,
+        responses={200: s.RewardOrderOutput, **error_responses(401, 403, 404, 409)},
+        tags=["customer"],
+    )
+    def post(self, request, order_id):
+        member = member_of_user(user=request.user)
+        order = reward_order_cancel(order_id=order_id, member=member)
+        return Response(reward_order_body(order))

@@ -1,0 +1,186 @@
+"""Points as a discount at checkout: quote, hold, commit, cancel, and the release
+of holds that ran out. Holds debit at once; a cancel or release puts the points
+back into the very lots they came from."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import AppError
+from loyalty.models import LedgerEntry, Member, Program, Redemption, Store
+
+from .points import Cause, debit, member_lock, restore
+
+CENT = Decimal("0.01")
+RELEASE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Quote:
+    balance: int
+    max_points: int
+    max_discount: Decimal
+    redeem_rate: int
+    min_points: int
+
+
+def discount_for_points(points: int, redeem_rate: int) -> Decimal:
+    """floor_to_cent(points / rate): a discount never rounds up."""
+    return (Decimal(points) / Decimal(redeem_rate)).quantize(CENT, rounding=ROUND_FLOOR)
+
+
+def cap_points(order_total: Decimal, program: Program) -> int:
+    """The most points whose value stays within the capped share of the bill."""
+    cap_value = order_total * program.redeem_max_ratio * program.redeem_rate
+    return int(cap_value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def redemption_quote(*, member: Member, order_total: Decimal) -> Quote:
+    """The most a bill may be paid with points: 0 when that is below the minimum."""
+    program = Program.current()
+    most = min(max(member.balance, 0), cap_points(order_total, program))
+    if most < program.redeem_min_points:
+        most = 0
+    return Quote(
+        balance=member.balance,
+        max_points=most,
+        max_discount=discount_for_points(most, program.redeem_rate),
+        redeem_rate=program.redeem_rate,
+        min_points=program.redeem_min_points,
+    )
+
+
+def redemption_hold(
+    *, store: Store, member: Member, order_id: str, order_total: Decimal, points: int
+) -> Redemption:
+    """Debit the points for a discount on the order, held until committed."""
+    with transaction.atomic():
+        member = member_lock(member.pk)
+        program = Program.current()
+        _refuse_outside_limits(program, order_total=order_total, points=points)
+        if Redemption.objects.filter(store=store, order_id=order_id, status__in=Redemption.LIVE):
+            raise _order_has_live_redemption(order_id)
+        entry = debit(
+            member=member,
+            kind=LedgerEntry.Kind.REDEEM,
+            points=points,
+            cause=Cause(store=store, reference=order_id),
+        )
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                return Redemption.objects.create(
+                    store=store,
+                    order_id=order_id,
+                    member=member,
+                    order_total=order_total,
+                    points=points,
+                    discount=discount_for_points(points, program.redeem_rate),
+                    hold_expires_at=now + timedelta(minutes=program.hold_minutes),
+                    debit_entry=entry,
+                    created_at=now,
+                )
+        except IntegrityError:
+            # Another member's hold on the same order won a race; this one undoes itself.
+            raise _order_has_live_redemption(order_id) from None
+
+
+def redemption_commit(*, store: Store, redemption_id: int) -> Redemption:
+    """The order is paid: the held points are spent for good (a cancel may still return them)."""
+    with transaction.atomic():
+        redemption = _lock_store_redemption(store=store, redemption_id=redemption_id)
+        _require_status(redemption, Redemption.Status.HELD)
+        redemption.status = Redemption.Status.COMMITTED
+        redemption.committed_at = timezone.now()
+        redemption.save(update_fields=["status", "committed_at"])
+        return redemption
+
+
+def redemption_cancel(*, store: Store, redemption_id: int) -> Redemption:
+    """The order is cancelled: held or committed points go back into their lots."""
+    with transaction.atomic():
+        redemption = _lock_store_redemption(store=store, redemption_id=redemption_id)
+        _require_status(redemption, *Redemption.LIVE)
+        _return_points(redemption, Redemption.Status.CANCELLED, Cause(store=store))
+        return redemption
+
+
+def redemptions_release_expired(*, as_of: datetime) -> int:
+    """Release holds not committed in time; each in its own short transaction.
+    Safe to run twice or in parallel: a hold is released only while still held."""
+    released = 0
+    due = Redemption.objects.filter(status=Redemption.Status.HELD, hold_expires_at__lte=as_of)
+    for redemption_id, member_id in due.values_list("pk", "member_id")[:RELEASE_BATCH]:
+        with transaction.atomic():
+            member = member_lock(member_id)
+            redemption = Redemption.objects.select_for_update().get(pk=redemption_id)
+            redemption.member = member
+            if redemption.status == Redemption.Status.HELD and redemption.hold_expires_at <= as_of:
+                _return_points(redemption, Redemption.Status.RELEASED, Cause(job="release_holds"))
+                released += 1
+    return released
+
+
+def _return_points(redemption: Redemption, status: str, cause: Cause) -> None:
+    """Restore the held points; the caller holds the member's lock (redemption.member)."""
+    redemption.release_entry = restore(
+        member=redemption.member,
+        debit_entry=redemption.debit_entry,
+        kind=LedgerEntry.Kind.REDEEM_RELEASE,
+        cause=Cause(
+            store=cause.store, job=cause.job, reference=redemption.order_id, reason=str(status)
+        ),
+    )
+    redemption.status = status
+    redemption.closed_at = timezone.now()
+    redemption.save(update_fields=["status", "release_entry", "closed_at"])
+
+
+def _lock_store_redemption(*, store: Store, redemption_id: int) -> Redemption:
+    """Lock the member, then the redemption; a store reaches only its own."""
+    found = Redemption.objects.filter(pk=redemption_id, store=store).values("member_id").first()
+    if found is None:
+        raise AppError("not_found", _("This store has no redemption with this id."))
+    member = member_lock(found["member_id"])
+    redemption = Redemption.objects.select_for_update().get(pk=redemption_id)
+    redemption.member = member
+    return redemption
+
+
+def _require_status(redemption: Redemption, *allowed: str) -> None:
+    if redemption.status not in allowed:
+        raise AppError(
+            "invalid_state",
+            _("The redemption is %(status)s; that cannot be done now.")
+            % {"status": redemption.get_status_display()},
+            details={"status": redemption.status},
+        )
+
+
+def _refuse_outside_limits(program: Program, *, order_total: Decimal, points: int) -> None:
+    if points < program.redeem_min_points:
+        raise AppError(
+            "below_minimum",
+            _("At least %(min)d points must be used at once.") % {"min": program.redeem_min_points},
+            details={"min_points": program.redeem_min_points, "requested": points},
+        )
+    cap = cap_points(order_total, program)
+    if points > cap:
+        raise AppError(
+            "redeem_cap_exceeded",
+            _("Points may pay at most %(ratio)s of this bill: %(cap)d points.")
+            % {"ratio": f"{program.redeem_max_ratio:.0%}", "cap": cap},
+            details={"max_points": cap, "requested": points},
+        )
+
+
+def _order_has_live_redemption(order_id: str) -> AppError:
+    return AppError(
+        "invalid_state",
+        _("This order already has points held or spent on it; cancel that first."),
+        details={"order_id": order_id},
+    )
