@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.phones import InvalidPhone, normalize_phone
+from catalog.models import RewardItem
 from loyalty.models import Store, StoreAPIKey
 from loyalty.services.purchases import purchase_record
 from loyalty.services.stores import store_api_key_issue
@@ -14,6 +15,12 @@ from loyalty.services.stores import store_api_key_issue
 DEFAULT_STAFF_PHONE = "+8613900000000"
 # Public on purpose (the README prints it), so it is refused outside DEBUG.
 DEFAULT_STAFF_PASSWORD = "demo-pass-2026"
+# (name, points, cash part, stock): a small shelf to try the catalog with.
+REWARDS = [
+    ("Coffee voucher", 300, "0.00", None),
+    ("Canvas tote bag", 800, "10.00", 50),
+    ("Thermos flask", 2500, "0.00", 5),
+]
 STORE_NAME = "Demo store"
 KEY_NAME = "demo"
 # (phone, order id, amount): order ids make re-runs replays, not new purchases.
@@ -42,13 +49,19 @@ class Command(BaseCommand):
             for member, order_id, amount in PURCHASES
         ]
         new_purchases = sum(r.created for r in recorded)
+        for name, points, cash_price, stock in REWARDS:
+            RewardItem.objects.get_or_create(
+                name=name,
+                defaults={"points": points, "cash_price": Decimal(cash_price), "stock": stock},
+            )
         members = len({member for member, _order, _amount in PURCHASES})
 
         self.stdout.write(f"Staff login: {phone} / {password}")
         self.stdout.write(
             f"Demo data ready: staff user {'created' if staff_created else 'kept'}, "
             f"{store.name!r} {'created' if store_created else 'kept'}, {members} members, "
-            f"{len(recorded)} purchases ({new_purchases} new), {revoked} old demo keys revoked."
+            f"{len(recorded)} purchases ({new_purchases} new), {len(REWARDS)} rewards, "
+            f"{revoked} old demo keys revoked."
         )
         self.stdout.write(f"API key of {store.name!r}, shown only once:")
         self.stdout.write(key)
