@@ -78,7 +78,8 @@ class RewardOrder(models.Model):
     )
     quantity = models.PositiveSmallIntegerField(_("quantity"))
     points = models.BigIntegerField(_("points"))
-    cash_due = models.DecimalField(_("cash due"), max_digits=12, decimal_places=2)
+    # Room for the largest cash part times the largest quantity an order may have.
+    cash_due = models.DecimalField(_("cash due"), max_digits=15, decimal_places=2)
     code = models.CharField(_("pickup code"), max_length=12)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING

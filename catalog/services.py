@@ -65,8 +65,10 @@ def reward_order_fulfil(*, store: Store, code: str) -> RewardOrder:
     """Hand the reward over at any store, against the pickup code the customer shows."""
     code = normalize_code(code)
     with transaction.atomic():
+        # Only the order row: a pickup moves no points, so it takes no member lock,
+        # and locking the joined member here would invert a cancel's lock order.
         order = (
-            RewardOrder.objects.select_for_update()
+            RewardOrder.objects.select_for_update(of=("self",))
             .select_related("member", "item")
             .filter(code=code, status=RewardOrder.Status.PENDING)
             .first()
@@ -177,7 +179,10 @@ def _lock_order(*, order_id: int, store: Store | None, member: Member | None) ->
     if found is None:
         raise AppError("not_found", _("No reward order with this id is yours to change."))
     locked_member = member_lock(found["member_id"])
-    order = RewardOrder.objects.select_for_update().select_related("item").get(pk=order_id)
+    # The item row is joined, not locked: its stock is locked last, by the update.
+    order = (
+        RewardOrder.objects.select_for_update(of=("self",)).select_related("item").get(pk=order_id)
+    )
     order.member = locked_member
     return order
 

@@ -51,8 +51,20 @@ class StoreRewardOrderInput(MyRewardOrderInput):
     phone = PhoneField()
 
 
+class PickupCodeField(serializers.CharField):
+    """The code as the customer shows it; a string, however it is spaced or cased."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class FulfilInput(serializers.Serializer):
-    code = serializers.CharField(max_length=32)
+    code = PickupCodeField()
 
 
 class ItemBrief(serializers.Serializer):
@@ -67,6 +79,6 @@ class RewardOrderOutput(serializers.Serializer):
     item = ItemBrief()
     quantity = serializers.IntegerField()
     points = serializers.IntegerField()
-    cash_due = serializers.DecimalField(max_digits=12, decimal_places=2)
+    cash_due = serializers.DecimalField(max_digits=15, decimal_places=2)
     created_at = serializers.DateTimeField()
     member = MemberBrief()

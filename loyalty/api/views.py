@@ -326,6 +326,11 @@ class RedemptionCommitView(StoreAPIView):
     @extend_schema(
         operation_id="redemption_commit",
         summary="The order is paid: spend the held points",
+        description=(
+            "Commits while the redemption is held. A hold past its hold_expires_at can still be "
+            "committed until the release job (every minute) has given the points back; after "
+            "that the answer is 409 invalid_state and the storefront should hold again."
+        ),
         request=None,
         responses={200: s.RedemptionOutput, **error_responses(401, 404, 409)},
         examples=[

@@ -1,3 +1,5 @@
+from django.db import transaction
+
 from loyalty.models import Member
 
 
@@ -19,7 +21,8 @@ def member_lock_or_create(*, phone: str) -> Member:
 def member_link_user(*, user) -> Member:
     """Join a newly signed-up user to the member of the same phone, creating it
     when the customer never bought in store; points earned before are theirs."""
-    member = member_lock_or_create(phone=user.phone)
-    member.user = user
-    member.save(update_fields=["user"])
+    with transaction.atomic():
+        member = member_lock_or_create(phone=user.phone)
+        member.user = user
+        member.save(update_fields=["user"])
     return member
