@@ -23,4 +23,12 @@ app.conf.beat_schedule = {
         "task": "loyalty.tasks.ledger_check",
         "schedule": crontab(hour=settings.LEDGER_CHECK_HOUR, minute=0),
     },
+    "expire-points-daily": {
+        "task": "loyalty.tasks.points_expire",
+        "schedule": crontab(hour=settings.EXPIRY_RUN_HOUR, minute=settings.EXPIRY_RUN_MINUTE),
+    },
+    "send-expiry-reminders-daily": {
+        "task": "loyalty.tasks.expiry_reminders_send",
+        "schedule": crontab(hour=settings.EXPIRY_REMINDER_HOUR, minute=0),
+    },
 }

@@ -178,9 +178,17 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# Jobs are long but idempotent: a task is acknowledged only once it is done, a
+# worker lost mid-task sends it back to the queue, and the time limits end a
+# task that hangs. Redis hands an unacknowledged task to another worker after
+# the visibility timeout, so it must outlast the hard limit (and the longest
+# retry countdown), or a job still running would be started twice.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3300)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
@@ -194,6 +202,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 LEDGER_CHECK_HOUR = env.int("LEDGER_CHECK_HOUR", default=3)
+# Points expire at local midnights: the job runs a little after, in local time.
+EXPIRY_RUN_HOUR = env.int("EXPIRY_RUN_HOUR", default=0)
+EXPIRY_RUN_MINUTE = env.int("EXPIRY_RUN_MINUTE", default=10)
+# Members per transaction of the expiry job.
+EXPIRY_CHUNK_SIZE = env.int("EXPIRY_CHUNK_SIZE", default=1000)
+# Reminders are texts to people: sent in the day, not at midnight.
+EXPIRY_REMINDER_HOUR = env.int("EXPIRY_REMINDER_HOUR", default=10)
 
 # --- Logging ---------------------------------------------------------------
 LOGGING = {

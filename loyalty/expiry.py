@@ -6,7 +6,7 @@ first instant after the last valid day.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -67,5 +67,7 @@ def _merchant_zone() -> ZoneInfo:
 
 
 def _local_midnight(day: date) -> datetime:
-    # Where DST skips midnight, fold=0 maps 00:00 to the first instant of that day.
-    return datetime(day.year, day.month, day.day, tzinfo=_merchant_zone())
+    # Where DST skips midnight, fold=0 maps 00:00 to the first instant of that day;
+    # the round trip through UTC turns that non-existent wall time into a real one.
+    zone = _merchant_zone()
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC).astimezone(zone)

@@ -470,3 +470,30 @@ class Redemption(models.Model):
 
     def __str__(self):
         return f"{self.order_id} ({self.get_status_display()})"
+
+
+class ExpiryReminder(models.Model):
+    """The SMS telling a member that points expire at one instant. The row is the
+    claim: one per member and expiry instant, so no run sends a reminder twice."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="expiry_reminders", verbose_name=_("member")
+    )
+    expires_at = models.DateTimeField(_("points expire at"))
+    points = models.BigIntegerField(_("points expiring"))
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("expiry reminder")
+        verbose_name_plural = _("expiry reminders")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "expires_at"], name="expiry_reminder_once_per_date"
+            ),
+            models.CheckConstraint(
+                condition=Q(points__gt=0), name="expiry_reminder_points_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.member} {self.expires_at:%Y-%m-%d}"

@@ -3,6 +3,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from loyalty.services import expiry, reminders
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.redemptions import redemptions_release_expired
 
@@ -24,3 +25,22 @@ def ledger_check() -> int:
 def holds_release() -> int:
     """Every minute: give back the points of checkout holds nobody committed in time."""
     return redemptions_release_expired(as_of=timezone.now())
+
+
+@shared_task(name="loyalty.tasks.points_expire")
+def points_expire() -> int:
+    """Daily: expire the points past their expiry date; returns how many lots.
+
+    Safe to run twice or in parallel, and after a worker died mid-run: what was
+    expired stays expired once, what was not is expired now."""
+    run = expiry.points_expire(as_of=timezone.now())
+    logger.info("expiry run: %s", run.summary())
+    return run.lots
+
+
+@shared_task(name="loyalty.tasks.expiry_reminders_send")
+def expiry_reminders_send() -> int:
+    """Daily: text members whose points expire soon, once per member and date."""
+    queued = reminders.expiry_reminders_send()
+    logger.info("expiry reminders: %d texts queued", queued)
+    return queued

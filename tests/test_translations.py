@@ -1,6 +1,7 @@
 """People read Chinese: every text ships translated, and the compiled catalog
 matches its source."""
 
+import ast
 import gettext
 import re
 from pathlib import Path
@@ -21,6 +22,33 @@ def po_entries() -> dict[str, str]:
         if source:
             entries[source] = "".join(re.findall(r'"(.*)"', msgstr))
     return entries
+
+
+TRANSLATING_CALLS = {"_", "gettext", "gettext_lazy", "pgettext", "ngettext"}
+APP_FOLDERS = ["accounts", "catalog", "config", "loyalty"]
+
+
+def texts_marked_in_code() -> set[str]:
+    """Every literal passed to a gettext function in the apps' code."""
+    texts = set()
+    for folder in APP_FOLDERS:
+        for path in (Path(settings.BASE_DIR) / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in TRANSLATING_CALLS
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    texts.add(node.args[0].value)
+    return texts
+
+
+def test_every_text_marked_in_the_code_is_in_the_catalog():
+    missing = texts_marked_in_code() - set(po_entries())
+    assert missing == set(), "run makemessages and translate: see the README's Layout"
 
 
 def test_every_text_has_a_chinese_translation():

@@ -1,0 +1,281 @@
+"""The expiry job: points past their expiry date leave the members' balances.
+
+It works through the members with due lots in chunks, each chunk one short
+transaction of a few set-based statements, so a run over millions of lots holds
+little memory and no Python loop walks the lots. Per chunk it locks the members
+first (skipping any that another transaction holds right now: the next run
+takes them), then empties their due lots, and writes one `expire` entry per
+member with an allocation per emptied lot and the new balance.
+
+Idempotent by construction: an emptied lot is not due any more, and a crash
+rolls back only the chunk in flight. On PostgreSQL a session advisory lock keeps
+two runs from working at the same time; it dies with the connection, so a
+worker killed mid-run does not block the run that replaces it.
+
+This is the one writer of points outside `points.py`: the core moves one
+member's points at a time, which would make a run over a million lots a million
+round trips. The SQL here writes exactly what `debit` would (a debit of every
+due point takes the due lots first, since they expire soonest), and the
+invariant tests hold it to that.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from loyalty.models import LedgerEntry
+
+JOB = "expire_points"
+# An arbitrary constant: the advisory lock key of the expiry job on this database.
+JOB_LOCK_KEY = 7_201_911_437
+# A second run waits this long for the first before giving up: long enough for the
+# connection of a killed worker to close, short enough not to pile up beat runs.
+JOB_LOCK_WAIT_SECONDS = 60
+JOB_LOCK_POLL_SECONDS = 0.2
+
+
+@dataclass
+class ExpiryRun:
+    """What one run did; `ran` is False when another run held the job lock."""
+
+    as_of: datetime
+    ran: bool = True
+    lots: int = 0
+    members: int = 0
+    points: int = 0
+    members_skipped: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if not self.ran:
+            return "another expiry run holds the job lock; nothing done"
+        return (
+            f"expired {self.lots:,} lots ({self.points:,} points) of {self.members:,} members, "
+            f"{self.members_skipped:,} members skipped (locked, left for the next run), "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    lots: int
+    members: int
+    points: int
+    skipped: int
+
+
+def points_expire(
+    *,
+    as_of: datetime,
+    chunk_size: int | None = None,
+    on_chunk: Callable[[ExpiryRun], None] | None = None,
+) -> ExpiryRun:
+    """Expire every lot with points left whose expiry is at or before `as_of`.
+
+    `on_chunk(run)` is called after each chunk with the totals so far.
+    """
+    if as_of > timezone.now():
+        raise ValueError(f"points never expire ahead of time: {as_of} is in the future")
+    chunk_size = chunk_size or settings.EXPIRY_CHUNK_SIZE
+    started = time.monotonic()
+    run = ExpiryRun(as_of=as_of)
+    with _job_lock() as acquired:
+        if not acquired:
+            run.ran = False
+            return run
+        expire_chunk = (
+            _expire_chunk_postgres if connection.vendor == "postgresql" else _expire_chunk_portable
+        )
+        reference = timezone.localtime(as_of).isoformat(timespec="seconds")
+        for member_ids in _due_member_chunks(as_of=as_of, size=chunk_size):
+            chunk = expire_chunk(member_ids=member_ids, as_of=as_of, reference=reference)
+            run.lots += chunk.lots
+            run.members += chunk.members
+            run.points += chunk.points
+            run.members_skipped += chunk.skipped
+            run.chunks += 1
+            run.seconds = time.monotonic() - started
+            if on_chunk:
+                on_chunk(run)
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def _due_member_chunks(*, as_of: datetime, size: int) -> Iterator[list[int]]:
+    """Ids of members with due lots, ascending, `size` at a time (keyset pagination)."""
+    query = """
+        SELECT DISTINCT member_id FROM loyalty_lot
+        WHERE remaining > 0 AND expires_at <= %s AND member_id > %s
+        ORDER BY member_id LIMIT %s
+    """
+    after = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(query, [_db_datetime(as_of), after, size])
+            member_ids = [row[0] for row in cursor.fetchall()]
+        if not member_ids:
+            return
+        yield member_ids
+        after = member_ids[-1]
+
+
+# Members are locked first, skipping those held by a redemption or another run;
+# their lots are locked next, by the UPDATE that empties them. Every figure comes
+# from the rows as this statement changes them, so nothing is read and written
+# back in separate steps.
+POSTGRES_LOCK_MEMBERS = """
+    SELECT id FROM loyalty_member WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED
+"""
+POSTGRES_EXPIRE = """
+    WITH due AS (
+        SELECT id, member_id, remaining FROM loyalty_lot
+        WHERE member_id = ANY(%(member_ids)s) AND remaining > 0 AND expires_at <= %(as_of)s
+    ),
+    emptied AS (
+        UPDATE loyalty_lot AS lot SET remaining = 0
+        FROM due WHERE lot.id = due.id
+        RETURNING lot.id, lot.member_id, due.remaining AS points
+    ),
+    per_member AS (
+        SELECT member_id, SUM(points) AS points, COUNT(*) AS lots
+        FROM emptied GROUP BY member_id
+    ),
+    charged AS (
+        UPDATE loyalty_member AS member SET balance = member.balance - per_member.points
+        FROM per_member WHERE member.id = per_member.member_id
+        RETURNING member.id, member.balance, per_member.points
+    ),
+    entries AS (
+        INSERT INTO loyalty_ledgerentry (
+            member_id, kind, points, balance_after, store_id, staff_user_id,
+            job, reference, reason, created_at
+        )
+        SELECT id, %(kind)s, -points, balance, NULL, NULL,
+               %(job)s, %(reference)s, '', %(created_at)s
+        FROM charged
+        RETURNING id, member_id
+    ),
+    allocations AS (
+        INSERT INTO loyalty_allocation (entry_id, lot_id, points)
+        SELECT entries.id, emptied.id, emptied.points
+        FROM emptied JOIN entries USING (member_id)
+    )
+    SELECT COALESCE(SUM(lots), 0), COUNT(*), COALESCE(SUM(points), 0) FROM per_member
+"""
+
+
+def _expire_chunk_postgres(*, member_ids: list[int], as_of: datetime, reference: str) -> _Chunk:
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
+        cursor.execute(POSTGRES_LOCK_MEMBERS, [member_ids])
+        locked = [row[0] for row in cursor.fetchall()]
+        lots = members = points = 0
+        if locked:
+            cursor.execute(
+                POSTGRES_EXPIRE,
+                {
+                    "member_ids": locked,
+                    "as_of": as_of,
+                    "kind": LedgerEntry.Kind.EXPIRE.value,
+                    "job": JOB,
+                    "reference": reference,
+                    "created_at": timezone.now(),
+                },
+            )
+            lots, members, points = cursor.fetchone()
+    return _Chunk(int(lots), members, int(points), skipped=len(member_ids) - len(locked))
+
+
+# Without row locks (SQLite locks the whole database for a writer): the first
+# statement writes, which takes the database lock for the rest of the chunk, and
+# the chunk is the id range of its members. Each statement finds the entry it
+# needs as the member's newest, written by the first one.
+PORTABLE_DUE_LOTS = "member_id BETWEEN %s AND %s AND remaining > 0 AND expires_at <= %s"
+PORTABLE_EXPIRE = [
+    f"""
+    INSERT INTO loyalty_ledgerentry (
+        member_id, kind, points, balance_after, store_id, staff_user_id,
+        job, reference, reason, created_at
+    )
+    SELECT member.id, %s, -due.points, member.balance - due.points, NULL, NULL, %s, %s, '', %s
+    FROM (
+        SELECT member_id, SUM(remaining) AS points FROM loyalty_lot
+        WHERE {PORTABLE_DUE_LOTS} GROUP BY member_id
+    ) AS due
+    JOIN loyalty_member AS member ON member.id = due.member_id
+    """,
+    f"""
+    INSERT INTO loyalty_allocation (entry_id, lot_id, points)
+    SELECT (SELECT MAX(id) FROM loyalty_ledgerentry WHERE member_id = lot.member_id),
+           lot.id, lot.remaining
+    FROM loyalty_lot AS lot WHERE {PORTABLE_DUE_LOTS}
+    """,
+    f"""
+    UPDATE loyalty_member SET balance = (
+        SELECT balance_after FROM loyalty_ledgerentry WHERE id = (
+            SELECT MAX(id) FROM loyalty_ledgerentry WHERE member_id = loyalty_member.id
+        )
+    )
+    WHERE id IN (SELECT member_id FROM loyalty_lot WHERE {PORTABLE_DUE_LOTS})
+    """,
+    f"UPDATE loyalty_lot SET remaining = 0 WHERE {PORTABLE_DUE_LOTS}",
+]
+
+
+def _expire_chunk_portable(*, member_ids: list[int], as_of: datetime, reference: str) -> _Chunk:
+    due = [member_ids[0], member_ids[-1], _db_datetime(as_of)]
+    entry_columns = [LedgerEntry.Kind.EXPIRE.value, JOB, reference, _db_datetime(timezone.now())]
+    insert_entries, insert_allocations, update_balances, empty_lots = PORTABLE_EXPIRE
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
+        cursor.execute(insert_entries, [*entry_columns, *due])
+        members = cursor.rowcount
+        cursor.execute(insert_allocations, due)
+        cursor.execute(update_balances, due)
+        cursor.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(remaining), 0) FROM loyalty_lot "
+            f"WHERE {PORTABLE_DUE_LOTS}",
+            due,
+        )
+        lots, points = cursor.fetchone()
+        cursor.execute(empty_lots, due)
+    return _Chunk(lots, members, points, skipped=0)
+
+
+@contextmanager
+def _job_lock() -> Iterator[bool]:
+    """Yield whether this run may work. On PostgreSQL a session advisory lock:
+    a second run waits for the first, up to JOB_LOCK_WAIT_SECONDS. Elsewhere
+    the database's single writer lock serializes the chunks of parallel runs."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    acquired = _advisory_lock_within(JOB_LOCK_WAIT_SECONDS)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [JOB_LOCK_KEY])
+
+
+def _advisory_lock_within(seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [JOB_LOCK_KEY])
+            if cursor.fetchone()[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(JOB_LOCK_POLL_SECONDS)
+
+
+def _db_datetime(value: datetime):
+    """A datetime as the ORM would send it (SQLite keeps naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)

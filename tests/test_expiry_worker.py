@@ -1,0 +1,223 @@
+"""The expiry job in a real Celery worker against Redis and the test database:
+it runs through the broker, and a worker process killed in the middle of a run
+leaves a ledger equal to that of an uninterrupted run once the task is redone."""
+
+import os
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from tests.invariants import assert_ledger_consistent
+from tests.test_processes import created_test_database_url, start_child, stop_children
+
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True),
+    # conftest makes tasks eager; send_task goes through the broker all the same, as wanted here.
+    pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
+]
+
+MEMBERS = 1500
+DUE_LOTS_PER_MEMBER = 5
+# Small chunks: the run has many transactions, so there is a middle to kill it in.
+CHUNK_SIZE = 20
+WAIT_SECONDS = 30
+TASK = "loyalty.tasks.points_expire"
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """One Celery worker on a queue of its own, so no other run's tasks reach it and
+    a task it leaves unacknowledged is never handed to anyone else."""
+    queue = f"expiry-test-{os.getpid()}-{time.monotonic_ns()}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": created_test_database_url(),
+        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
+        "LOYALTY_VAR_DIR": str(tmp_path),
+        "EXPIRY_CHUNK_SIZE": str(CHUNK_SIZE),
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "config", "worker"),
+        *("--loglevel=info", "--concurrency=1", "--queues", queue),
+        *("--hostname", f"{queue}@%h"),
+    ]
+    child = start_child("worker", command, env, tmp_path)
+    try:
+        wait_until(lambda: " ready." in child.output(), "the worker never got ready", child)
+        yield Worker(child, queue)
+    finally:
+        stop_children([child])
+        with celery_app.connection_for_write(os.environ["REDIS_URL"]) as broker:
+            broker.default_channel.queue_delete(queue)
+
+
+class Worker:
+    def __init__(self, child, queue):
+        self.child = child
+        self.queue = queue
+
+    def send_expiry(self):
+        with celery_app.connection_for_write(os.environ["REDIS_URL"]) as broker:
+            celery_app.send_task(TASK, queue=self.queue, connection=broker)
+
+    def pool_processes(self) -> list[int]:
+        """The pids of the worker's pool processes (the children that run tasks)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.child.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+
+def test_the_worker_runs_the_expiry_job_from_the_broker(worker):
+    as_of = seed_ledger()
+    expected = ledger_after_expiry(as_of)
+
+    worker.send_expiry()
+
+    wait_until(lambda: "succeeded" in worker.child.output(), "the job never finished", worker)
+    assert ledger_by_member() == expected
+    assert_ledger_consistent()
+
+
+def test_a_worker_killed_mid_run_redoes_the_job_and_the_ledger_is_as_if_uninterrupted(worker):
+    as_of = seed_ledger()
+    expected = ledger_after_expiry(as_of)
+    middle = sorted(expected)[MEMBERS // 2]
+
+    # Another transaction holds a lot of a member halfway through, so the run stops
+    # there in the middle of a chunk, with the chunks before it committed.
+    blocker = psycopg.connect(created_test_database_url())
+    blocker.execute("SELECT id FROM loyalty_lot WHERE member_id = %s FOR UPDATE", [middle])
+    try:
+        worker.send_expiry()
+        wait_until(lambda: waiting_on_a_lock() == 1, "the run never reached the lot", worker)
+        done_before_the_kill = expire_entry_count()
+        assert 0 < done_before_the_kill < MEMBERS
+        [pool_process] = worker.pool_processes()
+        os.kill(pool_process, signal.SIGKILL)
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    # The worker hands the task back to the broker (acks_late, reject_on_worker_lost)
+    # and a new pool process runs it again, after the killed one's transaction rolled back.
+    wait_until(lambda: "succeeded" in worker.child.output(), "the job was never redone", worker)
+    assert "SIGKILL" in worker.child.output()
+    assert ledger_by_member() == expected
+    assert_ledger_consistent()
+
+
+def seed_ledger():
+    """MEMBERS members, each with DUE_LOTS_PER_MEMBER due lots and one lot expiring
+    next month, their earn entries, running sums and balances: set-based, for speed."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO loyalty_member (balance, created_at) "
+            "SELECT 0, %s FROM generate_series(1, %s)",
+            [now, MEMBERS],
+        )
+        cursor.execute(
+            """
+            WITH earned AS (
+                INSERT INTO loyalty_ledgerentry (
+                    member_id, kind, points, balance_after, job, reference, reason, created_at
+                )
+                SELECT member.id, 'earn', credit.points,
+                       SUM(credit.points) OVER (PARTITION BY member.id ORDER BY credit.k),
+                       '', 'seed-' || credit.k, '', %(earned_at)s
+                FROM loyalty_member AS member CROSS JOIN LATERAL (
+                    SELECT k, 1 + (member.id * 7 + k * 13) %% 100 AS points
+                    FROM generate_series(0, %(due_lots)s) AS k
+                ) AS credit
+                ORDER BY member.id, credit.k
+                RETURNING id, member_id, points, reference, created_at
+            )
+            INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
+            SELECT member_id, id, points, points,
+                   CASE reference WHEN 'seed-0' THEN %(later)s ELSE %(due)s END, created_at
+            FROM earned
+            """,
+            {
+                "due_lots": DUE_LOTS_PER_MEMBER,
+                "earned_at": now - timedelta(days=400),
+                "due": now - timedelta(days=1),
+                "later": now + timedelta(days=30),
+            },
+        )
+        cursor.execute(
+            "UPDATE loyalty_member AS member SET balance = lots.points FROM ("
+            "  SELECT member_id, SUM(points) AS points FROM loyalty_lot GROUP BY member_id"
+            ") AS lots WHERE member.id = lots.member_id"
+        )
+    return now
+
+
+def ledger_after_expiry(as_of) -> dict:
+    """Per member, what an uninterrupted run must leave: (balance, points expired,
+    expire entries, points left in lots)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT member_id, "
+            "  SUM(points) FILTER (WHERE expires_at > %s), "
+            "  SUM(points) FILTER (WHERE expires_at <= %s) "
+            "FROM loyalty_lot GROUP BY member_id",
+            [as_of, as_of],
+        )
+        return {member: (kept, -due, 1, kept) for member, kept, due in cursor.fetchall()}
+
+
+def ledger_by_member() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT member.id, member.balance,
+                (SELECT SUM(points) FROM loyalty_ledgerentry
+                 WHERE member_id = member.id AND kind = 'expire'),
+                (SELECT COUNT(*) FROM loyalty_ledgerentry
+                 WHERE member_id = member.id AND kind = 'expire'),
+                (SELECT SUM(remaining) FROM loyalty_lot WHERE member_id = member.id)
+            FROM loyalty_member AS member
+            """
+        )
+        return {member: tuple(figures) for member, *figures in cursor.fetchall()}
+
+
+def expire_entry_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM loyalty_ledgerentry WHERE kind = 'expire'")
+        return cursor.fetchone()[0]
+
+
+def waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def wait_until(condition, failure: str, worker) -> None:
+    child = getattr(worker, "child", worker)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert child.process.poll() is None, f"the worker exited\n{child.output()}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"{failure} within {WAIT_SECONDS}s\n{child.output()}")
+        time.sleep(0.1)
