@@ -113,6 +113,7 @@ class StoreAPIKey(AbstractAPIKey):
     store = models.ForeignKey(
         Store, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("store")
     )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = _("store API key")
@@ -497,3 +498,101 @@ class ExpiryReminder(models.Model):
 
     def __str__(self):
         return f"{self.member} {self.expires_at:%Y-%m-%d}"
+
+
+class Adjustment(models.Model):
+    """A staff correction of a member's points, with a reason code and a note.
+
+    Above the program's approval threshold it waits for a second staff member
+    and moves no points until approved. Applied, it is one `adjust` entry.
+    """
+
+    class Reason(models.TextChoices):
+        GOODWILL = "goodwill", _("goodwill gesture")
+        MISSED_PURCHASE = "missed_purchase", _("purchase not recorded")
+        CORRECTION = "correction", _("correction of an error")
+        COMPLAINT = "complaint", _("complaint settled")
+        FRAUD = "fraud", _("fraud or abuse")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for approval")
+        APPLIED = "applied", _("applied")
+        REJECTED = "rejected", _("rejected")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("member")
+    )
+    points = models.BigIntegerField(
+        _("points"), help_text=_("Positive adds points, negative takes them away.")
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=500)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="adjustments_requested",
+        verbose_name=_("requested by"),
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustments_decided",
+        verbose_name=_("approved or rejected by"),
+    )
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adjustment",
+        verbose_name=_("ledger entry"),
+    )
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("points adjustment")
+        verbose_name_plural = _("points adjustments")
+        ordering = ["-created_at"]
+        permissions = [
+            ("adjust_points", _("Can adjust a member's points")),
+            ("approve_adjustment", _("Can approve another staff member's large adjustment")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="adjustment_moves_points"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="adjustment_decided_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="applied") | Q(entry__isnull=False),
+                name="adjustment_applied_has_entry",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.points:+d} {self.member} ({self.get_status_display()})"
+
+
+class ProgramChange(models.Model):
+    """Who changed the program's rules, when, and from what to what."""
+
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("changed by")
+    )
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+    old_values = models.JSONField(_("before"), encoder=DjangoJSONEncoder)
+    new_values = models.JSONField(_("after"), encoder=DjangoJSONEncoder)
+
+    class Meta:
+        verbose_name = _("change of the rules")
+        verbose_name_plural = _("changes of the rules")
+        ordering = ["-changed_at"]
+
+    def __str__(self):
+        return f"{self.changed_at:%Y-%m-%d %H:%M} {self.changed_by}"

@@ -29,6 +29,12 @@ def points_for_amount(amount: Decimal, earn_rate: Decimal) -> int:
     return int((amount * earn_rate).to_integral_value(rounding=ROUND_FLOOR))
 
 
+def expires_at_for_new_points(program: Program | None = None):
+    """When points credited now expire, under the program's current policy."""
+    program = program or Program.current()
+    return ExpiryPolicy.parse(program.expiry_policy).expires_at(timezone.now())
+
+
 def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal) -> Recorded:
     """Record a purchase once per (store, order_id) and credit the points it earns."""
     existing = _purchase_of_order(store=store, order_id=order_id)
@@ -71,7 +77,7 @@ def _earn(*, store, phone, order_id, amount) -> Purchase:
             member=member,
             kind=LedgerEntry.Kind.EARN,
             points=points,
-            expires_at=ExpiryPolicy.parse(program.expiry_policy).expires_at(timezone.now()),
+            expires_at=expires_at_for_new_points(program),
             cause=Cause(store=store, reference=order_id),
         )
     purchase = Purchase.objects.create(

@@ -1,47 +1,9 @@
-"""Admin for the loyalty program. Points move only through the services: the
-ledger, lots and allocations are shown, never edited or deleted, by anyone."""
+"""Members and their ledger: read-only, for everyone."""
 
 from django.contrib import admin
-from rest_framework_api_key.models import APIKey
 
 from config.admin import ReadOnlyAdmin, ReadOnlyInline
-
-from .models import (
-    LedgerCheckRun,
-    LedgerEntry,
-    Lot,
-    Member,
-    Program,
-    Purchase,
-    Redemption,
-    Store,
-    StoreAPIKey,
-)
-
-# The library's own key model is unused: store keys live in StoreAPIKey.
-admin.site.unregister(APIKey)
-
-
-@admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return not Program.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class StoreAPIKeyInline(ReadOnlyInline):
-    model = StoreAPIKey
-    fields = ("name", "prefix", "created", "revoked", "expiry_date")
-    readonly_fields = fields
-
-
-@admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
-    search_fields = ("name",)
-    inlines = [StoreAPIKeyInline]
+from loyalty.models import LedgerCheckRun, LedgerEntry, Lot, Member, Purchase, Redemption
 
 
 class LedgerEntryInline(ReadOnlyInline):

@@ -1,0 +1,13 @@
+"""Admin for the loyalty program, one module per concern. Points move only
+through the services: the ledger, lots and allocations are shown, never edited
+or deleted, by anyone."""
+
+from django.contrib import admin
+from rest_framework_api_key.models import APIKey
+
+from . import ledger, rules, stores
+
+__all__ = ["ledger", "rules", "stores"]
+
+# The library's own key model is unused: store keys live in StoreAPIKey.
+admin.site.unregister(APIKey)

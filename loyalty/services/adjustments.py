@@ -1,0 +1,106 @@
+"""Staff adjustments of points: small ones apply at once, large ones wait for a
+second staff member. Applied, each is one `adjust` entry through the points core."""
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import AppError
+from loyalty.models import Adjustment, LedgerEntry, Member, Program
+
+from .points import Cause, credit, debit, member_lock
+from .purchases import expires_at_for_new_points
+
+
+def adjustment_request(
+    *, member: Member, points: int, reason: str, note: str, staff_user
+) -> Adjustment:
+    """Record an adjustment; apply it now unless it is above the approval threshold."""
+    if not points:
+        raise AppError("validation_error", _("An adjustment moves at least one point."))
+    with transaction.atomic():
+        member = member_lock(member.pk)
+        adjustment = Adjustment.objects.create(
+            member=member, points=points, reason=reason, note=note, requested_by=staff_user
+        )
+        if abs(points) <= Program.current().adjustment_approval_threshold:
+            _apply(adjustment, member=member, decided_by=staff_user)
+        else:
+            # Refused now rather than at approval: a debit beyond the balance never helps.
+            _refuse_below_zero(member, points)
+        return adjustment
+
+
+def adjustment_approve(*, adjustment_id: int, staff_user) -> Adjustment:
+    """A second staff member applies a pending adjustment; the requester cannot."""
+    with transaction.atomic():
+        adjustment, member = _lock_pending(adjustment_id)
+        if adjustment.requested_by_id == staff_user.pk:
+            raise AppError(
+                "permission_denied",
+                _("A second staff member must approve this adjustment, not the one who asked."),
+            )
+        _apply(adjustment, member=member, decided_by=staff_user)
+        return adjustment
+
+
+def adjustment_reject(*, adjustment_id: int, staff_user) -> Adjustment:
+    with transaction.atomic():
+        adjustment, _member = _lock_pending(adjustment_id)
+        adjustment.status = Adjustment.Status.REJECTED
+        adjustment.decided_by = staff_user
+        adjustment.decided_at = timezone.now()
+        adjustment.save(update_fields=["status", "decided_by", "decided_at"])
+        return adjustment
+
+
+def _apply(adjustment: Adjustment, *, member: Member, decided_by) -> None:
+    cause = Cause(
+        staff_user=adjustment.requested_by,
+        reference=f"adjustment:{adjustment.pk}",
+        reason=f"{adjustment.reason}: {adjustment.note}"[:255],
+    )
+    if adjustment.points > 0:
+        adjustment.entry = credit(
+            member=member,
+            kind=LedgerEntry.Kind.ADJUST,
+            points=adjustment.points,
+            expires_at=expires_at_for_new_points(),
+            cause=cause,
+        )
+    else:
+        _refuse_below_zero(member, adjustment.points)
+        adjustment.entry = debit(
+            member=member, kind=LedgerEntry.Kind.ADJUST, points=-adjustment.points, cause=cause
+        )
+    adjustment.status = Adjustment.Status.APPLIED
+    adjustment.decided_by = decided_by
+    adjustment.decided_at = timezone.now()
+    adjustment.save(update_fields=["status", "entry", "decided_by", "decided_at"])
+
+
+def _refuse_below_zero(member: Member, points: int) -> None:
+    if points < 0 and -points > member.balance:
+        raise AppError(
+            "insufficient_points",
+            _("An adjustment cannot take the balance below zero: the member has %(balance)d.")
+            % {"balance": member.balance},
+            details={"balance": member.balance, "requested": points},
+        )
+
+
+def _lock_pending(adjustment_id: int) -> tuple[Adjustment, Member]:
+    """Lock the member, then the adjustment, which must still be pending."""
+    found = Adjustment.objects.filter(pk=adjustment_id).values("member_id").first()
+    if found is None:
+        raise AppError("not_found", _("No adjustment has this id."))
+    member = member_lock(found["member_id"])
+    adjustment = Adjustment.objects.select_for_update(of=("self",)).get(pk=adjustment_id)
+    if adjustment.status != Adjustment.Status.PENDING:
+        raise AppError(
+            "invalid_state",
+            _("This adjustment was %(status)s already.")
+            % {"status": adjustment.get_status_display()},
+            details={"status": adjustment.status},
+        )
+    return adjustment, member
