@@ -39,9 +39,10 @@ def reward_order_place(
 
 
 def reward_order_cancel(
-    *, order_id: int, store: Store | None = None, member: Member | None = None
+    *, order_id: int, store: Store | None = None, member: Member | None = None, staff_user=None
 ) -> RewardOrder:
-    """Cancel a pending order for the store that placed it or the member who owns it."""
+    """Cancel a pending order for the store that placed it or the member who owns it;
+    `staff_user` names the clerk when it is done in admin on the member's behalf."""
     with transaction.atomic():
         order = _lock_order(order_id=order_id, store=store, member=member)
         if order.status != RewardOrder.Status.PENDING:
@@ -50,7 +51,12 @@ def reward_order_cancel(
             member=order.member,
             debit_entry=order.debit_entry,
             kind=LedgerEntry.Kind.REWARD_CANCEL,
-            cause=Cause(store=store, reference=order.code, reason="reward order cancelled"),
+            cause=Cause(
+                store=store,
+                staff_user=staff_user,
+                reference=order.code,
+                reason="reward order cancelled",
+            ),
         )
         RewardItem.objects.filter(pk=order.item_id, stock__isnull=False).update(
             stock=F("stock") + order.quantity

@@ -146,6 +146,10 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
+# --- Loyalty program ---------------------------------------------------------
+# The one currency of the deployment: amounts and the value of points are in it.
+CURRENCY = env.str("CURRENCY", default="CNY")
+
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

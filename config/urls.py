@@ -8,10 +8,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config import errors
 from config.converters import RowIdConverter
 from config.health import healthz
+from loyalty.admin.dashboard import points_liability_view
 
 register_converter(RowIdConverter, "id")
+# The admin's index links the manager's dashboard.
+admin.site.index_template = "admin/loyalty/index.html"
 
 urlpatterns = [
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(points_liability_view),
+        name="loyalty_dashboard",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/auth/", include("accounts.api.urls")),
     path("api/v1/", include("loyalty.api.urls")),

@@ -9,6 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
+from accounts.phones import mask_phone
+
 from .expiry import validate_expiry_policy
 
 
@@ -144,7 +146,8 @@ class Member(models.Model):
         verbose_name_plural = _("members")
 
     def __str__(self):
-        return self.phone or f"#{self.pk}"
+        # Masked: this is what admin lists, history and messages show of a member.
+        return mask_phone(self.phone) if self.phone else f"#{self.pk}"
 
 
 class EntryKind(models.TextChoices):

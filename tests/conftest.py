@@ -1,10 +1,12 @@
 """Shared fixtures. The test command (python3 dev.py test) points DATABASE_URL and
 REDIS_URL at the local PostgreSQL and Redis when they answer; otherwise the suite
-runs on SQLite and the tests marked `postgres` or `services` are skipped, saying why.
-With LOYALTY_REQUIRE_SERVICES=1 (as in CI) a missing service fails the run instead."""
+runs on SQLite and the tests marked `postgres` or `services` are skipped, saying why;
+without Debian's Chromium the tests marked `browser` are skipped too.
+With LOYALTY_REQUIRE_SERVICES=1 (as in CI) a missing service or browser fails the run instead."""
 
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -17,6 +19,8 @@ from config.celery import app as celery_app
 from loyalty.services.stores import store_create
 
 REQUIRE_SERVICES = os.environ.get("LOYALTY_REQUIRE_SERVICES") == "1"
+# Debian's package (apt-get install chromium); Playwright's own browser download fails here.
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def redis_reachable() -> bool:
@@ -39,9 +43,11 @@ def pytest_sessionstart(session):
         missing.append("PostgreSQL (DATABASE_URL)")
     if not redis_reachable():
         missing.append("Redis (REDIS_URL)")
+    if not CHROMIUM.exists():
+        missing.append(f"Chromium ({CHROMIUM}, from Debian's chromium package)")
     if missing:
         pytest.exit(
-            "LOYALTY_REQUIRE_SERVICES=1 but these are not reachable: " + ", ".join(missing),
+            "LOYALTY_REQUIRE_SERVICES=1 but these are not available: " + ", ".join(missing),
             returncode=3,
         )
 
@@ -74,11 +80,16 @@ def pytest_collection_modifyitems(config, items):
     skip_services = pytest.mark.skip(
         reason="needs PostgreSQL and Redis to run gunicorn, a Celery worker and beat"
     )
+    skip_browser = pytest.mark.skip(
+        reason=f"needs Chromium at {CHROMIUM}: apt-get install chromium (as .ci/run does)"
+    )
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
         if "services" in item.keywords and not (on_postgres and has_redis):
             item.add_marker(skip_services)
+        if "browser" in item.keywords and not CHROMIUM.exists():
+            item.add_marker(skip_browser)
 
 
 @pytest.fixture

@@ -1,3 +1,7 @@
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -9,6 +13,8 @@ from loyalty.models import StoreAPIKey
 KEYWORD = "Api-Key"
 # Keys are "<8-char prefix>.<32-char secret>"; anything much longer is not a key.
 MAX_KEY_LENGTH = 100
+# Staff see when a key was last used to the minute; finer would write on every request.
+LAST_USE_RESOLUTION = timedelta(seconds=60)
 
 
 class StoreClient:
@@ -37,10 +43,24 @@ class StoreAPIKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed(_("Invalid or revoked API key.")) from None
         if api_key.has_expired:
             raise AuthenticationFailed(_("Invalid or revoked API key."))
+        record_key_use(api_key)
         return StoreClient(api_key.store), api_key
 
     def authenticate_header(self, request):
         return KEYWORD
+
+
+def record_key_use(api_key: StoreAPIKey) -> None:
+    """Note the key's use at most once a minute: the row just read usually says it is
+    fresh, and otherwise the UPDATE's condition lets one of many parallel requests write."""
+    now = timezone.now()
+    stale_before = now - LAST_USE_RESOLUTION
+    if api_key.last_used_at is not None and api_key.last_used_at >= stale_before:
+        return
+    StoreAPIKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale_before), pk=api_key.pk
+    ).update(last_used_at=now)
+    api_key.last_used_at = now
 
 
 class IsStore(BasePermission):

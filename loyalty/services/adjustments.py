@@ -1,5 +1,9 @@
 """Staff adjustments of points: small ones apply at once, large ones wait for a
-second staff member. Applied, each is one `adjust` entry through the points core."""
+second staff member. Applied, each is one `adjust` entry through the points core.
+
+The permissions are checked here, not only on the screens: asking needs
+`loyalty.adjust_points`, approving needs `loyalty.approve_adjustment`, and
+rejecting needs it too, unless the requester withdraws their own request."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,13 +15,18 @@ from loyalty.models import Adjustment, LedgerEntry, Member, Program
 from .points import Cause, credit, debit, member_lock
 from .purchases import expires_at_for_new_points
 
+ADJUST_PERMISSION = "loyalty.adjust_points"
+APPROVE_PERMISSION = "loyalty.approve_adjustment"
+NOTE_MAX_LENGTH = Adjustment._meta.get_field("note").max_length
+
 
 def adjustment_request(
     *, member: Member, points: int, reason: str, note: str, staff_user
 ) -> Adjustment:
     """Record an adjustment; apply it now unless it is above the approval threshold."""
-    if not points:
-        raise AppError("validation_error", _("An adjustment moves at least one point."))
+    if not staff_user.has_perm(ADJUST_PERMISSION):
+        raise AppError("permission_denied", _("You do not have permission to adjust points."))
+    note = _valid_request(points=points, reason=reason, note=note)
     with transaction.atomic():
         member = member_lock(member.pk)
         adjustment = Adjustment.objects.create(
@@ -33,6 +42,8 @@ def adjustment_request(
 
 def adjustment_approve(*, adjustment_id: int, staff_user) -> Adjustment:
     """A second staff member applies a pending adjustment; the requester cannot."""
+    if not staff_user.has_perm(APPROVE_PERMISSION):
+        raise AppError("permission_denied", _("You do not have permission to approve adjustments."))
     with transaction.atomic():
         adjustment, member = _lock_pending(adjustment_id)
         if adjustment.requested_by_id == staff_user.pk:
@@ -45,13 +56,39 @@ def adjustment_approve(*, adjustment_id: int, staff_user) -> Adjustment:
 
 
 def adjustment_reject(*, adjustment_id: int, staff_user) -> Adjustment:
+    """Close a pending adjustment without moving points: an approver's refusal,
+    or the requester withdrawing their own request."""
     with transaction.atomic():
         adjustment, _member = _lock_pending(adjustment_id)
+        own_request = adjustment.requested_by_id == staff_user.pk
+        if not own_request and not staff_user.has_perm(APPROVE_PERMISSION):
+            raise AppError(
+                "permission_denied", _("You do not have permission to reject adjustments.")
+            )
         adjustment.status = Adjustment.Status.REJECTED
         adjustment.decided_by = staff_user
         adjustment.decided_at = timezone.now()
         adjustment.save(update_fields=["status", "decided_by", "decided_at"])
         return adjustment
+
+
+def _valid_request(*, points: int, reason: str, note: str) -> str:
+    """Refuse what the model cannot hold or would hold wrongly; return the trimmed note."""
+    if isinstance(points, bool) or not isinstance(points, int) or not points:
+        raise AppError("validation_error", _("An adjustment moves at least one point."))
+    if reason not in Adjustment.Reason.values:
+        raise AppError(
+            "validation_error",
+            _("Choose one of the reasons in the list."),
+            details={"reason": reason, "choices": Adjustment.Reason.values},
+        )
+    note = (note or "").strip()
+    if not note or len(note) > NOTE_MAX_LENGTH:
+        raise AppError(
+            "validation_error",
+            _("Write a note of 1 to %(max)d characters saying why.") % {"max": NOTE_MAX_LENGTH},
+        )
+    return note
 
 
 def _apply(adjustment: Adjustment, *, member: Member, decided_by) -> None:

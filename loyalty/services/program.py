@@ -1,6 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.utils.translation import gettext_lazy as _
 
+from config.errors import AppError
 from loyalty.models import Program, ProgramChange
 
 RULE_FIELDS = [
@@ -16,7 +19,16 @@ RULE_FIELDS = [
 
 
 def program_rules_update(*, program: Program, staff_user) -> ProgramChange | None:
-    """Save edited rules and record who changed what; None when nothing changed."""
+    """Save edited rules and record who changed what; None when nothing changed.
+
+    The rules are validated here too: an expiry policy that does not parse would
+    fail every purchase from then on, and no constraint in the database stops it."""
+    try:
+        program.full_clean()
+    except ValidationError as exc:
+        raise AppError(
+            "validation_error", _("The rules are not valid; see details."), details=exc.message_dict
+        ) from None
     with transaction.atomic():
         stored = Program.objects.select_for_update().get(pk=program.pk)
         old = model_to_dict(stored, fields=RULE_FIELDS)
