@@ -44,6 +44,12 @@ class SmsCodeView(AuthAPIView):
                 request_only=True,
                 value={"phone": "13800138000", "purpose": "signup"},
             ),
+            OpenApiExample(
+                "Accepted",
+                response_only=True,
+                status_codes=["202"],
+                value={"detail": "If this number can use the service, a text is on its way."},
+            ),
         ],
         tags=["customer auth"],
     )
@@ -102,6 +108,14 @@ class TokenRefreshView(AuthAPIView):
         summary="A new access token for a refresh token",
         request=s.RefreshInput,
         responses={200: s.AccessOutput, **error_responses(400, 401)},
+        examples=[
+            OpenApiExample(
+                "Refresh", request_only=True, value={"refresh": "eyJhbGciOiJIUzI1NiIs…"}
+            ),
+            OpenApiExample(
+                "New access token", response_only=True, value={"access": "eyJhbGciOiJIUzI1NiIs…"}
+            ),
+        ],
         tags=["customer auth"],
     )
     def post(self, request):

@@ -28,6 +28,17 @@ ORDER_EXAMPLE = {
 }
 
 
+CANCELLED_EXAMPLE = OpenApiExample(
+    "Cancelled",
+    response_only=True,
+    value={
+        **ORDER_EXAMPLE,
+        "status": "cancelled",
+        "member": {**ORDER_EXAMPLE["member"], "balance": 1250},
+    },
+)
+
+
 def reward_order_body(order) -> dict:
     return s.RewardOrderOutput(
         {
@@ -52,6 +63,25 @@ class CatalogItemsView(APIView):
         operation_id="catalog_items",
         summary="The rewards on offer now, cheapest first (no login needed)",
         responses={200: s.CatalogOutput},
+        examples=[
+            OpenApiExample(
+                "Catalog",
+                response_only=True,
+                value={
+                    "results": [
+                        {
+                            "id": 3,
+                            "name": "Canvas tote bag",
+                            "description": "Organic cotton, 38 × 42 cm.",
+                            "image": None,
+                            "points": 800,
+                            "cash_price": "10.00",
+                            "stock_left": 50,
+                        }
+                    ]
+                },
+            )
+        ],
         tags=["catalog"],
     )
     def get(self, request):
@@ -125,6 +155,7 @@ class StoreRewardOrderCancelView(StoreAPIView):
         summary="Cancel a pending reward order this store placed; points and stock go back",
         request=None,
         responses={200: s.RewardOrderOutput, **error_responses(401, 404, 409)},
+        examples=[CANCELLED_EXAMPLE],
         tags=["storefront"],
     )
     def post(self, request, order_id):
@@ -139,6 +170,13 @@ class MyRewardOrdersView(CustomerAPIView):
         operation_id="my_reward_orders",
         summary="The customer's reward orders, newest first",
         responses={200: s.RewardOrderOutput(many=True), **error_responses(400, 401, 403)},
+        examples=[
+            OpenApiExample(
+                "Orders",
+                response_only=True,
+                value=ORDER_EXAMPLE,
+            )
+        ],
         tags=["customer"],
     )
     def get(self, request):
@@ -183,6 +221,7 @@ class MyRewardOrderCancelView(CustomerAPIView):
         summary="Cancel one of the customer's own orders while it is pending",
         request=None,
         responses={200: s.RewardOrderOutput, **error_responses(401, 403, 404, 409)},
+        examples=[CANCELLED_EXAMPLE],
         tags=["customer"],
     )
     def post(self, request, order_id):

@@ -57,6 +57,20 @@ class MyTransactionsView(CustomerAPIView):
             )
         ],
         responses={200: s.TransactionOutput(many=True), **error_responses(400, 401, 403)},
+        examples=[
+            OpenApiExample(
+                "History",
+                response_only=True,
+                value={
+                    "id": 981,
+                    "kind": "redeem",
+                    "points": -500,
+                    "balance_after": 750,
+                    "created_at": "2026-11-23T10:00:00+08:00",
+                    "reference": "POS-2026-0002",
+                },
+            )
+        ],
         tags=["customer"],
     )
     def get(self, request):

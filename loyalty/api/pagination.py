@@ -32,7 +32,12 @@ class NewestFirstCursor(CursorPagination):
             "required": ["results", "next"],
             "properties": {
                 "results": schema,
-                "next": {"type": "string", "format": "uri", "nullable": True},
+                "next": {
+                    "type": "string",
+                    "format": "uri",
+                    "nullable": True,
+                    "example": "https://points.example.com/api/v1/me/transactions?cursor=cD05NzU%3D",
+                },
             },
         }
 
