@@ -57,7 +57,7 @@ class RewardOrder(models.Model):
     """A member's order of a reward, picked up at any store with its short code."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
+        PENDING = "pending", _("waiting for pickup")
         FULFILLED = "fulfilled", _("fulfilled")
         CANCELLED = "cancelled", _("cancelled")
 

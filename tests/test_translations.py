@@ -10,57 +10,85 @@ import pytest
 from django.conf import settings
 
 CATALOG = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
-ENTRY = re.compile(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', re.MULTILINE)
-
-
-def po_entries() -> dict[str, str]:
-    text = (CATALOG / "django.po").read_text(encoding="utf-8")
-    assert "#, fuzzy" not in text, "a fuzzy translation is not a translation"
-    entries = {}
-    for msgid, msgstr in ENTRY.findall(text):
-        source = "".join(re.findall(r'"(.*)"', msgid)).encode().decode("unicode_escape")
-        if source:
-            entries[source] = "".join(re.findall(r'"(.*)"', msgstr))
-    return entries
-
-
-TRANSLATING_CALLS = {"_", "gettext", "gettext_lazy", "pgettext", "ngettext"}
+FIELD = re.compile(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[0\])?) ((?:".*"\n)+)', re.MULTILINE)
+CONTEXT_FIRST = {"pgettext", "pgettext_lazy"}
+TRANSLATING_CALLS = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", *CONTEXT_FIRST}
 APP_FOLDERS = ["accounts", "catalog", "config", "loyalty"]
 
 
+def po_entries() -> list[dict[str, str]]:
+    """The fields (msgctxt, msgid, msgid_plural, msgstr…) of every entry but the header."""
+    text = (CATALOG / "django.po").read_text(encoding="utf-8")
+    assert "#, fuzzy" not in text, "a fuzzy translation is not a translation"
+    entries = []
+    for block in text.split("\n\n"):
+        fields = {name: unquote(value) for name, value in FIELD.findall(block + "\n")}
+        if fields.get("msgid"):
+            entries.append(fields)
+    return entries
+
+
+def translation(entry: dict[str, str]) -> str:
+    return entry.get("msgstr", entry.get("msgstr[0]", ""))
+
+
+def unquote(value: str) -> str:
+    """A .po string, its lines joined; .po escapes are Python's."""
+    return "".join(ast.literal_eval(line) for line in re.findall(r'".*"', value))
+
+
 def texts_marked_in_code() -> set[str]:
-    """Every literal passed to a gettext function in the apps' code."""
+    """Every literal passed as the text of a gettext function in the apps' code."""
     texts = set()
     for folder in APP_FOLDERS:
         for path in (Path(settings.BASE_DIR) / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Name)
-                    and node.func.id in TRANSLATING_CALLS
-                    and node.args
-                    and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)
-                ):
-                    texts.add(node.args[0].value)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    texts.update(_texts_of_call(node))
     return texts
 
 
+def _texts_of_call(call: ast.Call) -> list[str]:
+    if call.func.id not in TRANSLATING_CALLS:
+        return []
+    arguments = call.args[1:] if call.func.id in CONTEXT_FIRST else call.args
+    # ngettext's first two arguments are texts (singular, plural); the others' first is.
+    texts_count = 2 if call.func.id.startswith("ngettext") else 1
+    return [
+        argument.value
+        for argument in arguments[:texts_count]
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+    ]
+
+
 def test_every_text_marked_in_the_code_is_in_the_catalog():
-    missing = texts_marked_in_code() - set(po_entries())
+    in_catalog = {
+        text for entry in po_entries() for text in (entry["msgid"], entry.get("msgid_plural"))
+    }
+    missing = texts_marked_in_code() - in_catalog
     assert missing == set(), "run makemessages and translate: see the README's Layout"
 
 
 def test_every_text_has_a_chinese_translation():
-    untranslated = [source for source, target in po_entries().items() if not target]
+    untranslated = [entry["msgid"] for entry in po_entries() if not translation(entry)]
     assert untranslated == []
 
 
 def test_the_compiled_catalog_is_up_to_date_with_the_source():
     with open(CATALOG / "django.mo", "rb") as compiled:
         catalog = gettext.GNUTranslations(compiled)
-    stale = [source for source in po_entries() if catalog.gettext(source) == source]
+    stale = [
+        entry["msgid"]
+        for entry in po_entries()
+        if "msgid_plural" not in entry and compiled_text(catalog, entry) != translation(entry)
+    ]
     assert stale == [], "run: python manage.py compilemessages -l zh_Hans --ignore=.venv"
+
+
+def compiled_text(catalog: gettext.GNUTranslations, entry: dict[str, str]) -> str:
+    if "msgctxt" in entry:
+        return catalog.pgettext(entry["msgctxt"], entry["msgid"])
+    return catalog.gettext(entry["msgid"])
 
 
 @pytest.mark.django_db
