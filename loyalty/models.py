@@ -140,6 +140,12 @@ class Member(models.Model):
     )
     balance = models.BigIntegerField(_("balance"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    erased_at = models.DateTimeField(
+        _("erased at"),
+        null=True,
+        blank=True,
+        help_text=_("When the customer's personal data was erased; the ledger stays."),
+    )
 
     class Meta:
         verbose_name = _("member")
