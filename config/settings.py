@@ -17,8 +17,9 @@ VAR_DIR = Path(env.str("LOYALTY_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The fallback key only exists so that a fresh checkout runs; production must set its own.
+# Its prefix is the one `check --deploy` recognises, so a deployment that forgot it fails.
 SECRET_KEY = env.str(
-    "DJANGO_SECRET_KEY", default="insecure-dev-key-change-me-in-production-0123456789"
+    "DJANGO_SECRET_KEY", default="django-insecure-dev-key-change-me-in-production-0123456789"
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -213,15 +214,42 @@ EXPIRY_RUN_MINUTE = env.int("EXPIRY_RUN_MINUTE", default=10)
 EXPIRY_CHUNK_SIZE = env.int("EXPIRY_CHUNK_SIZE", default=1000)
 # Reminders are texts to people: sent in the day, not at midnight.
 EXPIRY_REMINDER_HOUR = env.int("EXPIRY_REMINDER_HOUR", default=10)
+# Members per transaction of the reminder job.
+EXPIRY_REMINDER_CHUNK_SIZE = env.int("EXPIRY_REMINDER_CHUNK_SIZE", default=500)
 
 # --- Logging ---------------------------------------------------------------
+# Every record ends in the root's one handler, whose filter masks phone numbers:
+# Django's, gunicorn's (once the app is loaded in its workers) and Celery's loggers
+# hand their records up to it instead of printing them through handlers of their own.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_phones": {"()": "config.logging.PhoneMaskFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_phones"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # These come with handlers of their own; without, their records go up to the root.
+        **{
+            name: {"handlers": [], "propagate": True}
+            for name in ("django", "django.server", "gunicorn.error", "gunicorn.access")
+        },
+        # Celery cuts these off from the root and gives them a handler of its own unless
+        # they have one already: ours.
+        **{
+            name: {"handlers": ["console"], "propagate": False}
+            for name in ("celery.task", "multiprocessing")
+        },
+    },
 }
+# Celery would replace the root's handler, and its filter, with its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Production hardening ----------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -229,5 +257,10 @@ SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+# Both promise browsers that every subdomain speaks HTTPS, for the whole max-age, and
+# preloading is hard to undo: the operator opts in.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

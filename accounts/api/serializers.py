@@ -1,6 +1,7 @@
 import re
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import SmsCode
@@ -10,6 +11,7 @@ from .fields import PhoneField
 CODE_PATTERN = re.compile(r"[0-9]{6}")
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9]{6}$", "example": "483920"})
 class CodeField(serializers.CharField):
     default_error_messages = {"invalid": _("The code is 6 digits.")}
 

@@ -86,7 +86,9 @@ class CatalogItemsView(APIView):
     )
     def get(self, request):
         items = selectors.catalog_items_available()
-        return Response({"results": s.CatalogItemOutput(items, many=True).data})
+        # With the request, image URLs are absolute, as the schema's "uri" says and an app needs.
+        output = s.CatalogItemOutput(items, many=True, context={"request": request})
+        return Response({"results": output.data})
 
 
 class StoreRewardOrderCreateView(StoreAPIView):

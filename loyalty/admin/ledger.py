@@ -3,6 +3,7 @@ superusers included. The one way staff move points is the member's "Adjust
 points" form, which goes through the adjustment service."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -11,10 +12,11 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import PhoneSearchMixin, staff_label
+from accounts.erasure import customer_erase
 from accounts.phones import mask_phone
 from config.admin import ReadOnlyAdmin, ReadOnlyInline
 from config.errors import AppError
@@ -148,10 +150,61 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
     fields = ("phone", "balance", "registered", "created_at")
     readonly_fields = fields
     ordering = ("-pk",)
+    actions = ["erase_personal_data"]
 
     @admin.display(description=_("registered"), boolean=True)
     def registered(self, member):
         return member.user_id is not None
+
+    def has_erase_permission(self, request) -> bool:
+        # A permission of its own would be a Meta permission of Member, with its migration.
+        return request.user.is_superuser
+
+    @admin.action(description=_("Erase personal data"), permissions=["erase"])
+    def erase_personal_data(self, request, queryset):
+        """Asks first, on a page listing the members; then erases each in its own
+        transaction, so one refusal (a staff account) leaves the others erased."""
+        members = list(queryset.filter(erased_at__isnull=True).order_by("pk"))
+        if not members:
+            self.message_user(
+                request, gettext("These members were erased before."), messages.WARNING
+            )
+            return None
+        if request.POST.get("post") != "yes":
+            return self._erase_confirmation(request, members)
+        erased = 0
+        for member in members:
+            label = member_label(member)
+            try:
+                customer_erase(member_id=member.pk, staff_user=request.user)
+            except AppError as refusal:
+                self.message_user(request, f"{label}: {refusal.message}", messages.ERROR)
+                continue
+            member.refresh_from_db()
+            self.log_change(request, member, gettext("Erased personal data"))
+            erased += 1
+        if erased:
+            self.message_user(
+                request,
+                ngettext(
+                    "Erased the personal data of %(count)d member; the ledger is kept.",
+                    "Erased the personal data of %(count)d members; the ledger is kept.",
+                    erased,
+                )
+                % {"count": erased},
+                messages.SUCCESS,
+            )
+        return None
+
+    def _erase_confirmation(self, request, members: list[Member]):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Erase personal data"),
+            "members": [(member.pk, member_label(member), member.balance) for member in members],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/loyalty/member/erase_confirmation.html", context)
 
     def get_urls(self):
         adjust = path(

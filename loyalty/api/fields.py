@@ -15,6 +15,7 @@ __all__ = ["AmountField", "PhoneField", "PointsField", "ReferenceField"]
 AMOUNT_PATTERN = re.compile(r"[0-9]{1,20}(\.[0-9]{1,2})?")
 MAX_AMOUNT = Decimal("9999999999.99")
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MAX_POINTS = 10**12
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "300.00"})
@@ -54,11 +55,10 @@ class ReferenceField(serializers.CharField):
         return data
 
 
-@extend_schema_field({"type": "integer", "minimum": 1, "example": 500})
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_POINTS, "example": 500})
 class PointsField(serializers.Field):
     """A whole, positive number of points, sent as a JSON integer."""
 
-    MAX_POINTS = 10**12
     default_error_messages = {
         "invalid": _("Send points as a whole number from 1 to 1000000000000."),
     }
@@ -66,7 +66,7 @@ class PointsField(serializers.Field):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        if not 1 <= data <= self.MAX_POINTS:
+        if not 1 <= data <= MAX_POINTS:
             self.fail("invalid")
         return data
 

@@ -19,7 +19,8 @@ class LookupInput(serializers.Serializer):
 
 
 class MemberBrief(serializers.Serializer):
-    phone = serializers.CharField()
+    # An erased customer's orders, holds and purchases stay, under a member with no phone.
+    phone = serializers.CharField(allow_null=True, help_text="null once the customer is erased")
     balance = serializers.IntegerField()
 
 

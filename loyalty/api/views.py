@@ -15,16 +15,16 @@ from loyalty.services.redemptions import (
 
 from . import serializers as s
 from .authentication import IsStore, StoreAPIKeyAuthentication
-from .idempotency import HEADER, replay_status, respond_once
+from .idempotency import HEADER, KEY_PATTERN, replay_status, respond_once
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
-    str,
+    {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(
-        "Any unique string up to 255 characters. A retry with the same key and body "
-        "returns the first answer (200 instead of 201); a different body gets 409."
+        "Any unique string of 1 to 255 visible ASCII characters. A retry with the same key "
+        "and body returns the first answer (200 instead of 201); a different body gets 409."
     ),
 )
 

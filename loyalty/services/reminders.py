@@ -3,27 +3,32 @@
 A reminder is claimed by inserting its row, unique per member and expiry
 instant, with ON CONFLICT DO NOTHING: only the run whose insert went in sends
 the text, so a second run, or two at once, never text a member twice. The
-claim and the outbox row commit together; the text goes out after the commit.
+claim and the outbox row commit together; the text goes out after the commit,
+and a text whose task never reached the broker (the worker died in between) is
+handed over by the minute job of the outbox. A worker killed mid-chunk rolls
+back its claims with their texts, and the next run claims them again.
+
+Each chunk locks its members first, the order every path follows, and texts
+only those with a phone: an erasure either waits for the chunk and then
+deletes its texts with the rest, or goes first and the chunk skips the member.
 """
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import sms_enqueue
-from loyalty.models import ExpiryReminder, Program
-
-CHUNK_SIZE = 500
+from loyalty.models import ExpiryReminder, Member, Program
 
 CLAIM = """
     INSERT INTO loyalty_expiryreminder (member_id, expires_at, points, sent_at)
-    SELECT lot.member_id, lot.expires_at, SUM(lot.remaining), %s
-    FROM loyalty_lot AS lot JOIN loyalty_member AS member ON member.id = lot.member_id
-    WHERE lot.member_id BETWEEN %s AND %s AND lot.remaining > 0
-      AND lot.expires_at > %s AND lot.expires_at <= %s AND member.phone IS NOT NULL
-    GROUP BY lot.member_id, lot.expires_at
+    SELECT member_id, expires_at, SUM(remaining), %s
+    FROM loyalty_lot
+    WHERE member_id IN ({members}) AND remaining > 0 AND expires_at > %s AND expires_at <= %s
+    GROUP BY member_id, expires_at
     ON CONFLICT (member_id, expires_at) DO NOTHING
     RETURNING id
 """
@@ -34,10 +39,11 @@ MEMBERS_WITH_POINTS_EXPIRING = """
 """
 
 
-def expiry_reminders_send(*, now: datetime | None = None, chunk_size: int = CHUNK_SIZE) -> int:
+def expiry_reminders_send(*, now: datetime | None = None, chunk_size: int | None = None) -> int:
     """Text every member with points expiring within the program's reminder days,
     once per member and expiry date. Returns how many texts were queued."""
     now = now or timezone.now()
+    chunk_size = chunk_size or settings.EXPIRY_REMINDER_CHUNK_SIZE
     days = Program.current().reminder_days
     if not days:
         return 0
@@ -51,19 +57,30 @@ def expiry_reminders_send(*, now: datetime | None = None, chunk_size: int = CHUN
         if not member_ids:
             return queued
         after = member_ids[-1]
-        with transaction.atomic(durable=True):
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    CLAIM, [_db_datetime(timezone.now()), member_ids[0], member_ids[-1], *window]
-                )
-                claimed = [row[0] for row in cursor.fetchall()]
-            for reminder in ExpiryReminder.objects.filter(pk__in=claimed).select_related("member"):
-                sms_enqueue(
-                    phone=reminder.member.phone,
-                    body=reminder_text(points=reminder.points, expires_at=reminder.expires_at),
-                    expires_at=reminder.expires_at,
-                )
-        queued += len(claimed)
+        queued += _remind_chunk(member_ids=member_ids, window=window)
+
+
+def _remind_chunk(*, member_ids: list[int], window: list) -> int:
+    with transaction.atomic(durable=True):
+        phones = dict(
+            Member.objects.select_for_update()
+            .filter(pk__in=member_ids, phone__isnull=False)
+            .order_by("pk")
+            .values_list("pk", "phone")
+        )
+        if not phones:
+            return 0
+        claim = CLAIM.format(members=", ".join(["%s"] * len(phones)))
+        with connection.cursor() as cursor:
+            cursor.execute(claim, [_db_datetime(timezone.now()), *phones, *window])
+            claimed = [row[0] for row in cursor.fetchall()]
+        for reminder in ExpiryReminder.objects.filter(pk__in=claimed):
+            sms_enqueue(
+                phone=phones[reminder.member_id],
+                body=reminder_text(points=reminder.points, expires_at=reminder.expires_at),
+                expires_at=reminder.expires_at,
+            )
+    return len(claimed)
 
 
 def reminder_text(*, points: int, expires_at: datetime) -> str:

@@ -1,0 +1,200 @@
+"""A model of the ledger written from DESIGN.md sections 3 and 4, not from the code.
+
+Plain integers and fractions, no Django and no Decimal rounding modes: money is
+whole cents, rates are exact fractions, and every floor is Python's `//` or
+`math.floor` of a Fraction. The state machine keeps one `Account` per member and
+asserts the database agrees with it after every step.
+
+Lots carry the database's id only to pair each model lot with the real one;
+nothing in the model is read back from the database.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from math import ceil, floor
+from zoneinfo import ZoneInfo
+
+# Entry kinds, as DESIGN.md names them.
+EARN = "earn"
+EARN_REVERSAL = "earn_reversal"
+REDEEM = "redeem"
+REDEEM_RELEASE = "redeem_release"
+REWARD = "reward"
+REWARD_CANCEL = "reward_cancel"
+ADJUST = "adjust"
+EXPIRE = "expire"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The program's rules, as staff set them."""
+
+    earn_rate: Decimal
+    redeem_rate: int
+    redeem_max_ratio: Decimal
+    redeem_min_points: int
+    expiry_policy: str
+    hold_minutes: int
+    adjustment_approval_threshold: int
+
+
+def money(cents: int) -> Decimal:
+    """Whole cents as the 2-place Decimal the services take."""
+    return Decimal(cents).scaleb(-2)
+
+
+def points_earned(cents: int, earn_rate: Decimal) -> int:
+    """floor(amount * earn_rate)."""
+    return floor(Fraction(cents, 100) * Fraction(earn_rate))
+
+
+def points_to_reverse(
+    *, earned: int, refunded_cents: int, earn_rate: Decimal, already_reversed: int
+) -> int:
+    """min(earned, floor(total_refunded * earn_rate_at_earn_time)) - already_reversed."""
+    return min(earned, points_earned(refunded_cents, earn_rate)) - already_reversed
+
+
+def redeem_cap(order_total_cents: int, rules: Rules) -> int:
+    """The most points whose value is within redeem_max_ratio of the bill."""
+    value = Fraction(order_total_cents, 100) * Fraction(rules.redeem_max_ratio)
+    return floor(value * rules.redeem_rate)
+
+
+def smallest_bill_for(points: int, rules: Rules) -> int | None:
+    """The smallest bill, in cents, whose cap allows `points`; None if no bill does."""
+    per_cent = Fraction(rules.redeem_max_ratio) * rules.redeem_rate / 100
+    return ceil(points / per_cent) if per_cent else None
+
+
+def discount(points: int, redeem_rate: int) -> Decimal:
+    """floor_to_cent(points / redeem_rate)."""
+    return money(points * 100 // redeem_rate)
+
+
+def expires_at(policy: str, earned_at: datetime, zone: ZoneInfo) -> datetime | None:
+    """The first instant (a local midnight) at which points earned then are no longer valid."""
+    if policy == "never":
+        return None
+    unit, count = policy.split(":")
+    count = int(count)
+    earned_on = earned_at.astimezone(zone).date()
+    if unit == "days":  # valid to the end of the Nth day after earning
+        first_invalid = earned_on + timedelta(days=count + 1)
+    elif unit == "months":  # valid to the end of the month N months after earning
+        months = earned_on.month - 1 + count + 1
+        first_invalid = date(earned_on.year + months // 12, months % 12 + 1, 1)
+    elif unit == "year_end":  # valid to the end of the year N years after earning
+        first_invalid = date(earned_on.year + count + 1, 1, 1)
+    else:
+        raise ValueError(policy)
+    return datetime(first_invalid.year, first_invalid.month, first_invalid.day, tzinfo=zone)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(value, high))
+
+
+@dataclass
+class Lot:
+    id: int
+    points: int
+    remaining: int
+    expires_at: datetime | None
+
+
+@dataclass
+class Account:
+    """One member's points: tallies of every movement, the lots, and the entries."""
+
+    member_id: int
+    earned: int = 0  # purchases and positive adjustments
+    reversed: int = 0  # refund reversals
+    spent: int = 0  # redemptions, rewards and negative adjustments
+    returned: int = 0  # releases and cancellations
+    expired: int = 0
+    lots: list[Lot] = field(default_factory=list)  # in the order they were created
+    entries: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def balance(self) -> int:
+        return self.earned - self.reversed - self.spent + self.returned - self.expired
+
+    def credit(
+        self, *, kind: str, points: int, expires_at: datetime | None, lot_id: int | None
+    ) -> None:
+        """New points pay any debt first; the rest become a lot (`lot_id` is the real one's id)."""
+        self.earned += points
+        self.entries.append((kind, points))
+        lot_points = _clamp(self.balance, 0, points)
+        if lot_points:
+            assert lot_id is not None, f"{kind} of {points}: expected a lot of {lot_points}, none"
+            self.lots.append(Lot(lot_id, lot_points, lot_points, expires_at))
+        else:
+            assert lot_id is None, f"{kind} of {points} paid a debt only, yet made lot {lot_id}"
+
+    def debit(
+        self,
+        *,
+        kind: str,
+        points: int,
+        allow_debt: bool = False,
+        first_lot_id: int | None = None,
+    ) -> dict[int, int]:
+        """Take points from lots: `first_lot_id` first, then soonest-expiring (never
+        last), then oldest. Returns how many points each lot gave."""
+        assert allow_debt or points <= self.balance, "the machine debits only what is there"
+        from_lots = _clamp(self.balance, 0, points)
+        if kind == EARN_REVERSAL:
+            self.reversed += points
+        else:
+            self.spent += points
+        self.entries.append((kind, -points))
+        order = sorted(
+            (lot for lot in self.lots if lot.remaining > 0),
+            key=lambda lot: (
+                lot.id != first_lot_id,
+                lot.expires_at is None,
+                lot.expires_at.timestamp() if lot.expires_at else 0,
+                self.lots.index(lot),
+            ),
+        )
+        taken = {}
+        for lot in order:
+            if not from_lots:
+                break
+            take = min(from_lots, lot.remaining)
+            lot.remaining -= take
+            from_lots -= take
+            taken[lot.id] = take
+        assert from_lots == 0, "model: lots hold less than the balance"
+        return taken
+
+    def restore(self, *, kind: str, points: int, taken: dict[int, int]) -> None:
+        """Give a debit's points back into the lots they came from (oldest lot first);
+        a debt is paid first, as with any credit."""
+        self.returned += points
+        self.entries.append((kind, points))
+        to_lots = _clamp(self.balance, 0, points)
+        for lot in self.lots:
+            if to_lots and lot.id in taken:
+                give = min(to_lots, taken[lot.id])
+                lot.remaining += give
+                to_lots -= give
+
+    def expire(self, *, as_of: datetime) -> tuple[int, int]:
+        """Expire every lot due at `as_of`; returns (lots, points) expired."""
+        due = [
+            lot
+            for lot in self.lots
+            if lot.remaining and lot.expires_at is not None and lot.expires_at <= as_of
+        ]
+        points = sum(lot.remaining for lot in due)
+        for lot in due:
+            lot.remaining = 0
+        if points:
+            self.expired += points
+            self.entries.append((EXPIRE, -points))
+        return len(due), points

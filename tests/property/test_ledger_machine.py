@@ -1,0 +1,876 @@
+"""A Hypothesis state machine over the whole ledger (issue 7).
+
+It drives the real services, not the API, for a handful of members and one
+store: purchases, partial refunds, redemptions held, committed, cancelled and
+released, reward orders (an item with little stock and a per-member limit, and
+one without either), staff adjustments (large ones approved by a second staff
+member), rule changes, and expiry runs at random clocks that only move forward.
+Each example draws its own program rules and starting clock.
+
+After every step it checks that the ledger check finds no breach of DESIGN.md
+section 3, and that the database agrees with an independent model (`model.py`):
+each member's balance is earned - reversed - spent + returned - expired by the
+model's own arithmetic, every lot holds what the model says, every member's
+entries are the model's, and stock and statuses match. Refusals (`AppError`)
+are allowed exactly when the model predicts one of their codes; anything else
+fails. Replays of earlier purchases and refunds must move nothing (invariant 7).
+
+CI runs LEDGER_MACHINE_EXAMPLES (300) examples; `make property` runs 5,000.
+Each example runs inside a savepoint of the test's transaction and is rolled
+back after it, which works on PostgreSQL and SQLite alike.
+"""
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from catalog.models import RewardItem, RewardOrder
+from catalog.services import reward_order_cancel, reward_order_fulfil, reward_order_place
+from config.errors import AppError
+from loyalty.models import (
+    Adjustment,
+    LedgerEntry,
+    Lot,
+    Member,
+    Program,
+    Purchase,
+    Redemption,
+    Refund,
+)
+from loyalty.services.adjustments import (
+    adjustment_approve,
+    adjustment_reject,
+    adjustment_request,
+)
+from loyalty.services.expiry import points_expire
+from loyalty.services.ledger_check import ledger_breaches
+from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.redemptions import (
+    redemption_cancel,
+    redemption_commit,
+    redemption_hold,
+    redemption_quote,
+    redemptions_release_expired,
+)
+from loyalty.services.stores import store_create
+from tests.admin import staff_member
+
+from . import model
+from .model import Account, Rules
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = int(os.environ.get("LEDGER_MACHINE_EXAMPLES", 300))
+STEPS = 20
+
+PHONES = ("+8613800000001", "+8613800000002", "+8613800000003", "+8613800000004")
+# Few checkout order ids, so two holds on one order (refused while one is live) happen.
+CHECKOUTS = ("CHK-1", "CHK-2", "CHK-3")
+NOTE = "property test"
+
+# --- Strategies ------------------------------------------------------------------
+
+
+def spread(low: int, high: int):
+    """Integers that are as often near `high` as near `low` (Hypothesis favours small ones)."""
+    return st.one_of(st.integers(low, high), st.integers(low, high).map(lambda n: low + high - n))
+
+
+cents = spread(1, 500_000)  # 0.01 to 5,000.00
+# Mostly rates a merchant would choose, a quarter of them anything from 0.0001 to 5.0000.
+usual_earn_rates = st.sampled_from(["1", "0.5", "0.75", "1.5", "2", "1.2345", "3.3333"])
+earn_rates = st.one_of(
+    usual_earn_rates.map(Decimal),
+    usual_earn_rates.map(Decimal),
+    usual_earn_rates.map(Decimal),
+    spread(1, 50_000).map(lambda n: Decimal(n).scaleb(-4)),
+)
+expiry_policies = st.one_of(
+    st.just("months:12"),
+    st.integers(1, 60).map("days:{}".format),
+    st.integers(1, 24).map("months:{}".format),
+    st.sampled_from(["never", "year_end:0", "year_end:1"]),
+)
+program_rules = st.builds(
+    Rules,
+    earn_rate=earn_rates,
+    redeem_rate=st.one_of(st.just(100), st.integers(1, 500)),
+    redeem_max_ratio=st.one_of(
+        st.just(Decimal("0.50")), st.integers(0, 100).map(lambda n: Decimal(n).scaleb(-2))
+    ),
+    redeem_min_points=st.one_of(st.just(100), st.integers(0, 300)),
+    expiry_policy=expiry_policies,
+    hold_minutes=st.integers(1, 60),
+    adjustment_approval_threshold=st.one_of(st.just(1000), st.integers(0, 3000)),
+)
+clock_steps = st.one_of(
+    st.integers(1, 120).map(lambda n: timedelta(minutes=n)),
+    st.integers(1, 72).map(lambda n: timedelta(hours=n)),
+    st.integers(1, 400).map(lambda n: timedelta(days=n)),
+)
+# The time between a step and the one before: often none, sometimes any step of the clock.
+pauses = st.one_of(st.just(timedelta(0)), st.just(timedelta(0)), clock_steps)
+# Members per transaction of the expiry job: its default, or chunks of one or two members.
+chunk_sizes = st.sampled_from([None, 1, 2])
+starts = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+)
+# A member by recency: 0 is the one acted on last, and Hypothesis favours small integers,
+# so steps tend to follow one member's story (debts, then credits and restores, say).
+members = st.integers(0, len(PHONES) - 1)
+# Points to hold: the quote's most, a share of the balance in percent (above 100 is too
+# many), or the minimum.
+asks = st.one_of(
+    st.just(("quote", 100)),
+    st.sampled_from([1, 10, 25, 50, 75, 99, 100]).map(lambda percent: ("share", percent)),
+    spread(0, 130).map(lambda percent: ("share", percent)),
+    st.just(("minimum", 0)),
+)
+# A bill either at the edge of the cap for the points asked (a few cents either side) or any.
+bills = st.one_of(
+    st.integers(-2, 2).map(lambda nudge: ("edge", nudge)),
+    cents.map(lambda c: ("cents", c)),
+)
+
+
+# --- What the machine remembers beside the accounts ----------------------------------
+
+
+@dataclass
+class PurchaseModel:
+    order_id: str
+    phone: str
+    cents: int
+    earn_rate: Decimal
+    earned: int
+    lot_id: int | None
+    refunded_cents: int = 0
+    reversed: int = 0
+
+
+@dataclass
+class SpendModel:
+    """A redemption or reward order: what it debited, from which lots, and its status."""
+
+    id: int
+    phone: str
+    points: int
+    taken: dict[int, int]
+    status: str
+    order_id: str = ""  # redemptions: the checkout order
+    hold_expires_at: datetime | None = None  # redemptions
+    item: int = 0  # reward orders: index into the machine's items
+    quantity: int = 0
+    code: str = ""
+    by_store: bool = True
+
+
+@dataclass
+class AdjustmentModel:
+    id: int
+    phone: str
+    points: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: object
+    code: str | None  # the AppError's code when refused
+
+
+def attempt(service, **kwargs) -> Outcome:
+    """Call a service; a business refusal is an outcome, anything else fails the test."""
+    try:
+        return Outcome(service(**kwargs), None)
+    except AppError as error:
+        return Outcome(None, error.code)
+
+
+def expect(outcome: Outcome, refusals: set[str], what: str) -> bool:
+    """Assert the outcome is one the model allows; True if the call succeeded."""
+    if refusals:
+        assert outcome.code in refusals, (
+            f"{what}: the model expects a refusal in {sorted(refusals)}, "
+            f"got {outcome.code or 'success'}"
+        )
+    else:
+        assert outcome.code is None, f"{what}: the model expects success, got {outcome.code}"
+    return outcome.code is None
+
+
+def lot_of_entry(entry_id: int | None) -> int | None:
+    if entry_id is None:
+        return None
+    return Lot.objects.filter(entry_id=entry_id).values_list("pk", flat=True).first()
+
+
+# --- The machine ---------------------------------------------------------------------
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    purchases = Bundle("purchases")
+    refunds = Bundle("refunds")
+    redemptions = Bundle("redemptions")
+    reward_orders = Bundle("reward_orders")
+    adjustments = Bundle("adjustments")
+
+    def __init__(self, *, store, clerk, manager):
+        super().__init__()
+        self.store, self.clerk, self.manager = store, clerk, manager
+        self.zone = ZoneInfo(django_settings.TIME_ZONE)
+        # Everything this example writes is rolled back in teardown.
+        self.savepoint = transaction.savepoint()
+        assert self.savepoint is not None, "the machine must run inside the test's transaction"
+        self.traveller = None
+        self.rules: Rules | None = None
+        self.accounts: dict[str, Account] = {}  # by phone
+        self.recent: list[str] = []  # phones of the members, the one acted on last first
+        self.purchase_models: dict[str, PurchaseModel] = {}
+        self.refund_models: dict[tuple[str, str], int] = {}  # (order id, refund id) -> cents
+        self.redemption_models: dict[int, SpendModel] = {}
+        self.order_models: dict[int, SpendModel] = {}
+        self.adjustment_models: dict[int, AdjustmentModel] = {}
+        self.items: list[RewardItem] = []
+        self.item_points: list[int] = []
+        self.stock: list[int | None] = []
+        self.limits: list[int | None] = []
+        self.serial = 0
+
+    def teardown(self):
+        if self.traveller is not None:
+            self.traveller.stop()
+        transaction.savepoint_rollback(self.savepoint)
+        # A failed statement may have marked the test's transaction for rollback; the
+        # savepoint rollback has undone it, so the next example may go on.
+        transaction.set_rollback(False)
+
+    # --- Helpers ---------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return timezone.now()
+
+    def next_id(self, prefix: str) -> str:
+        self.serial += 1
+        return f"{prefix}-{self.serial}"
+
+    def set_rules(self, rules: Rules) -> None:
+        Program.objects.update_or_create(pk=Program.SINGLETON_ID, defaults=asdict(rules))
+        self.rules = rules
+
+    def expiry_now(self) -> datetime | None:
+        return model.expires_at(self.rules.expiry_policy, self.now(), self.zone)
+
+    def phone_of(self, who: int) -> str:
+        """A member by recency (modulo their number)."""
+        return self.recent[who % len(self.recent)]
+
+    def buyer(self, who: int) -> str:
+        """A phone by recency: the members first, then phones that have not bought yet."""
+        phones = self.recent + [phone for phone in PHONES if phone not in self.accounts]
+        return phones[who % len(phones)]
+
+    def account(self, phone: str) -> Account:
+        """The model of a member, who becomes the one acted on last."""
+        self.recent.remove(phone)
+        self.recent.insert(0, phone)
+        return self.accounts[phone]
+
+    def member(self, phone: str) -> Member:
+        return Member.objects.get(phone=phone)
+
+    def has_members(self) -> bool:
+        return bool(self.accounts)
+
+    def snapshot(self):
+        """What a retry must leave as it was (the model's invariant checks every lot too)."""
+        return (
+            LedgerEntry.objects.count(),
+            sorted(Member.objects.values_list("pk", "balance")),
+            Purchase.objects.aggregate(
+                count=Count("pk"),
+                refunded=Sum("refunded_amount"),
+                reversed=Sum("points_reversed"),
+            ),
+            Refund.objects.count(),
+        )
+
+    def apply_adjustment(self, adjustment_id: int, entry_id: int | None) -> None:
+        adjustment = self.adjustment_models[adjustment_id]
+        account = self.account(adjustment.phone)
+        if adjustment.points > 0:
+            account.credit(
+                kind=model.ADJUST,
+                points=adjustment.points,
+                expires_at=self.expiry_now(),
+                lot_id=lot_of_entry(entry_id),
+            )
+        else:
+            account.debit(kind=model.ADJUST, points=-adjustment.points)
+        adjustment.status = Adjustment.Status.APPLIED
+
+    # --- Setup -------------------------------------------------------------------------
+
+    @initialize(
+        target=purchases,
+        rules=program_rules,
+        start=starts,
+        stock=st.integers(0, 4),
+        limit=st.integers(1, 3),
+        prices=st.tuples(st.integers(1, 1500), st.integers(1, 1500)),
+        opening=st.lists(st.tuples(members, cents, pauses), min_size=1, max_size=4),
+    )
+    def open_the_program(self, rules, start, stock, limit, prices, opening):
+        """Rules, a clock, two reward items, and the first purchases, so members have points."""
+        self.traveller = time_machine.travel(start, tick=False)
+        self.clock = self.traveller.start()
+        self.set_rules(rules)
+        for name, points, item_stock, item_limit in (
+            ("Scarce mug", prices[0], stock, limit),
+            ("Tote bag", prices[1], None, None),
+        ):
+            self.items.append(
+                RewardItem.objects.create(
+                    name=name,
+                    points=points,
+                    cash_price=Decimal("5.00"),
+                    stock=item_stock,
+                    per_member_limit=item_limit,
+                )
+            )
+            self.item_points.append(points)
+            self.stock.append(item_stock)
+            self.limits.append(item_limit)
+        return multiple(*(self.record_purchase(*purchase) for purchase in opening))
+
+    @rule(later=clock_steps, rules=program_rules)
+    def staff_change_the_rules(self, later, rules):
+        """Some time later, staff change the rules; points earned before keep theirs."""
+        self.clock.shift(later)
+        self.set_rules(rules)
+
+    # --- Purchases and refunds ---------------------------------------------------------
+
+    @rule(target=purchases, who=members, amount=cents, later=pauses)
+    def purchase(self, who, amount, later):
+        return self.record_purchase(who, amount, later)
+
+    def record_purchase(self, who: int, amount: int, later: timedelta) -> str:
+        """A purchase, some time after the step before."""
+        self.clock.shift(later)
+        phone = self.buyer(who)
+        order_id = self.next_id("ORD")
+        recorded = purchase_record(
+            store=self.store, phone=phone, order_id=order_id, amount=model.money(amount)
+        )
+        purchase = recorded.record
+        assert recorded.created
+        if phone not in self.accounts:
+            self.accounts[phone] = Account(member_id=purchase.member_id)
+            self.recent.append(phone)
+        account = self.account(phone)
+        assert purchase.member_id == account.member_id
+        earned = model.points_earned(amount, self.rules.earn_rate)
+        assert purchase.points_earned == earned, (purchase.points_earned, earned)
+        lot_id = lot_of_entry(purchase.earn_entry_id)
+        if earned:
+            account.credit(
+                kind=model.EARN, points=earned, expires_at=self.expiry_now(), lot_id=lot_id
+            )
+        else:
+            assert purchase.earn_entry_id is None
+        self.purchase_models[order_id] = PurchaseModel(
+            order_id, phone, amount, self.rules.earn_rate, earned, lot_id
+        )
+        return order_id
+
+    @rule(target=refunds, order_id=purchases, share=spread(1, 120))
+    def refund(self, order_id, share):
+        """Refund a share (in percent) of what is left to refund; above 100 is refused."""
+        bought = self.purchase_models[order_id]
+        left = bought.cents - bought.refunded_cents
+        amount = max(1, left * share // 100)
+        refund_id = self.next_id("RF")
+        outcome = attempt(
+            refund_record,
+            store=self.store,
+            order_id=order_id,
+            refund_id=refund_id,
+            amount=model.money(amount),
+        )
+        refusals = {"refund_exceeds_purchase"} if amount > left else set()
+        if not expect(outcome, refusals, f"refund of {amount} cents with {left} left"):
+            return multiple()
+        points = model.points_to_reverse(
+            earned=bought.earned,
+            refunded_cents=bought.refunded_cents + amount,
+            earn_rate=bought.earn_rate,
+            already_reversed=bought.reversed,
+        )
+        refund = outcome.result.record
+        assert refund.points_reversed == points, (refund.points_reversed, points)
+        if points:
+            self.account(bought.phone).debit(
+                kind=model.EARN_REVERSAL,
+                points=points,
+                allow_debt=True,
+                first_lot_id=bought.lot_id,
+            )
+        bought.refunded_cents += amount
+        bought.reversed += points
+        self.refund_models[(order_id, refund_id)] = amount
+        return (order_id, refund_id)
+
+    @rule(order_id=purchases, change=st.sampled_from([None, None, "amount", "phone"]))
+    def purchase_is_sent_again(self, order_id, change):
+        """The same order again answers the first time's purchase; another payload, 409."""
+        bought = self.purchase_models[order_id]
+        phone, amount = bought.phone, bought.cents
+        if change == "amount":
+            amount += 1
+        elif change == "phone":
+            phone = next(p for p in PHONES if p != bought.phone)
+        before = self.snapshot()
+        outcome = attempt(
+            purchase_record,
+            store=self.store,
+            order_id=order_id,
+            phone=phone,
+            amount=model.money(amount),
+        )
+        refusals = {"idempotency_conflict"} if change else set()
+        if expect(outcome, refusals, f"purchase {order_id} sent again, {change or 'unchanged'}"):
+            assert not outcome.result.created
+            assert outcome.result.record.points_earned == bought.earned
+        assert self.snapshot() == before, "a retried purchase moved something"
+
+    @rule(refund_key=refunds, changed=st.booleans())
+    def refund_is_sent_again(self, refund_key, changed):
+        order_id, refund_id = refund_key
+        amount = self.refund_models[refund_key] + (1 if changed else 0)
+        before = self.snapshot()
+        outcome = attempt(
+            refund_record,
+            store=self.store,
+            order_id=order_id,
+            refund_id=refund_id,
+            amount=model.money(amount),
+        )
+        refusals = {"idempotency_conflict"} if changed else set()
+        if expect(outcome, refusals, f"refund {refund_key} sent again"):
+            assert not outcome.result.created
+        assert self.snapshot() == before, "a retried refund moved something"
+
+    # --- Paying with points ------------------------------------------------------------
+
+    @precondition(has_members)
+    @rule(
+        target=redemptions,
+        who=members,
+        checkout=st.sampled_from(CHECKOUTS),
+        ask=asks,
+        nudge=st.integers(-3, 3),
+        bill=bills,
+    )
+    def hold(self, who, checkout, ask, nudge, bill):
+        """Hold points for a checkout: the most its quote allows, a share (in percent) of
+        the balance, or the minimum, give or take a few points; on any bill, or on one
+        at the edge of the cap for those points."""
+        phone = self.phone_of(who)
+        account = self.account(phone)
+        mode, percent = ask
+        points = None  # "quote": known once the bill is
+        if mode == "share":
+            points = max(1, max(account.balance, 0) * percent // 100 + nudge)
+        elif mode == "minimum":
+            points = max(1, self.rules.redeem_min_points + nudge)
+        bill_mode, total = bill
+        if bill_mode == "edge":
+            smallest = model.smallest_bill_for(points or max(account.balance, 1), self.rules)
+            total = max(1, smallest + total) if smallest is not None else 10_000
+        most = min(max(account.balance, 0), model.redeem_cap(total, self.rules))
+        most = most if most >= self.rules.redeem_min_points else 0
+        quote = redemption_quote(member=self.member(phone), order_total=model.money(total))
+        assert (quote.balance, quote.max_points, quote.max_discount) == (
+            account.balance,
+            most,
+            model.discount(most, self.rules.redeem_rate),
+        ), f"quote {quote} for a bill of {total} cents, the model says at most {most} points"
+        if points is None:
+            points = max(1, most + nudge)
+        refusals = set()
+        if points < self.rules.redeem_min_points:
+            refusals.add("below_minimum")
+        if points > model.redeem_cap(total, self.rules):
+            refusals.add("redeem_cap_exceeded")
+        if any(
+            r.order_id == checkout and r.status in Redemption.LIVE
+            for r in self.redemption_models.values()
+        ):
+            refusals.add("invalid_state")
+        if points > account.balance:
+            refusals.add("insufficient_points")
+        outcome = attempt(
+            redemption_hold,
+            store=self.store,
+            member=self.member(phone),
+            order_id=checkout,
+            order_total=model.money(total),
+            points=points,
+        )
+        if not expect(outcome, refusals, f"hold of {points} on a bill of {total} cents"):
+            return multiple()
+        held = outcome.result
+        assert held.points == points
+        assert held.discount == model.discount(points, self.rules.redeem_rate), held.discount
+        assert held.hold_expires_at == self.now() + timedelta(minutes=self.rules.hold_minutes)
+        taken = account.debit(kind=model.REDEEM, points=points)
+        self.redemption_models[held.pk] = SpendModel(
+            held.pk,
+            phone,
+            points,
+            taken,
+            Redemption.Status.HELD,
+            order_id=checkout,
+            hold_expires_at=held.hold_expires_at,
+        )
+        return held.pk
+
+    @rule(redemption_id=redemptions)
+    def commit(self, redemption_id):
+        held = self.redemption_models[redemption_id]
+        outcome = attempt(redemption_commit, store=self.store, redemption_id=redemption_id)
+        refusals = set() if held.status == Redemption.Status.HELD else {"invalid_state"}
+        if expect(outcome, refusals, f"commit of a {held.status} redemption"):
+            held.status = Redemption.Status.COMMITTED
+
+    @rule(redemption_id=redemptions)
+    def cancel_redemption(self, redemption_id):
+        held = self.redemption_models[redemption_id]
+        outcome = attempt(redemption_cancel, store=self.store, redemption_id=redemption_id)
+        refusals = set() if held.status in Redemption.LIVE else {"invalid_state"}
+        if expect(outcome, refusals, f"cancel of a {held.status} redemption"):
+            self.account(held.phone).restore(
+                kind=model.REDEEM_RELEASE, points=held.points, taken=held.taken
+            )
+            held.status = Redemption.Status.CANCELLED
+
+    def holds(self) -> list[datetime]:
+        """When the holds still held run out."""
+        return [
+            r.hold_expires_at
+            for r in self.redemption_models.values()
+            if r.status == Redemption.Status.HELD
+        ]
+
+    @precondition(holds)
+    @rule(seconds=st.sampled_from([None, -1, 0, 1, 600]))
+    def release_holds_that_ran_out(self, seconds):
+        """The minutely job that releases holds not committed in time: now, or when
+        the soonest hold runs out (or a second either side of it, or later)."""
+        if seconds is not None:
+            target = min(self.holds()) + timedelta(seconds=seconds)
+            if target > self.now():
+                self.clock.shift(target - self.now())
+        now = self.now()
+        due = sorted(
+            (
+                r
+                for r in self.redemption_models.values()
+                if r.status == Redemption.Status.HELD and r.hold_expires_at <= now
+            ),
+            key=lambda r: r.id,
+        )
+        assert redemptions_release_expired(as_of=now) == len(due)
+        for held in due:
+            self.account(held.phone).restore(
+                kind=model.REDEEM_RELEASE, points=held.points, taken=held.taken
+            )
+            held.status = Redemption.Status.RELEASED
+
+    # --- Rewards -----------------------------------------------------------------------
+
+    @precondition(has_members)
+    @rule(
+        target=reward_orders,
+        who=members,
+        item=st.integers(0, 1),
+        quantity=st.integers(1, 3),
+        by_store=st.booleans(),
+    )
+    def order_reward(self, who, item, quantity, by_store):
+        phone = self.phone_of(who)
+        account = self.account(phone)
+        points = self.item_points[item] * quantity
+        held = sum(
+            o.quantity
+            for o in self.order_models.values()
+            if o.phone == phone and o.item == item and o.status != RewardOrder.Status.CANCELLED
+        )
+        refusals = set()
+        if self.limits[item] is not None and held + quantity > self.limits[item]:
+            refusals.add("limit_exceeded")
+        if points > account.balance:
+            refusals.add("insufficient_points")
+        if self.stock[item] is not None and self.stock[item] < quantity:
+            refusals.add("out_of_stock")
+        outcome = attempt(
+            reward_order_place,
+            member=self.member(phone),
+            item_id=self.items[item].pk,
+            quantity=quantity,
+            store=self.store if by_store else None,
+        )
+        if not expect(outcome, refusals, f"order of {quantity} x item {item} for {points}"):
+            return multiple()
+        order = outcome.result
+        assert order.points == points and order.status == RewardOrder.Status.PENDING
+        taken = account.debit(kind=model.REWARD, points=points)
+        if self.stock[item] is not None:
+            self.stock[item] -= quantity
+        self.order_models[order.pk] = SpendModel(
+            order.pk,
+            phone,
+            points,
+            taken,
+            RewardOrder.Status.PENDING,
+            item=item,
+            quantity=quantity,
+            code=order.code,
+            by_store=by_store,
+        )
+        return order.pk
+
+    @rule(order_id=reward_orders)
+    def cancel_reward_order(self, order_id):
+        order = self.order_models[order_id]
+        owner = {"store": self.store} if order.by_store else {"member": self.member(order.phone)}
+        outcome = attempt(reward_order_cancel, order_id=order_id, **owner)
+        refusals = set() if order.status == RewardOrder.Status.PENDING else {"invalid_state"}
+        if expect(outcome, refusals, f"cancel of a {order.status} reward order"):
+            self.account(order.phone).restore(
+                kind=model.REWARD_CANCEL, points=order.points, taken=order.taken
+            )
+            if self.stock[order.item] is not None:
+                self.stock[order.item] += order.quantity
+            order.status = RewardOrder.Status.CANCELLED
+
+    @rule(order_id=reward_orders)
+    def pick_up_reward(self, order_id):
+        order = self.order_models[order_id]
+        outcome = attempt(reward_order_fulfil, store=self.store, code=order.code)
+        refusals = set() if order.status == RewardOrder.Status.PENDING else {"invalid_state"}
+        if expect(outcome, refusals, f"pickup of a {order.status} reward order"):
+            order.status = RewardOrder.Status.FULFILLED
+
+    # --- Staff adjustments -------------------------------------------------------------
+
+    @precondition(has_members)
+    @rule(
+        target=adjustments,
+        who=members,
+        points=st.one_of(spread(1, 2500), spread(1, 2500).map(lambda n: -n)),
+        reason=st.sampled_from(Adjustment.Reason.values),
+    )
+    def adjust(self, who, points, reason):
+        phone = self.phone_of(who)
+        account = self.account(phone)
+        refusals = {"insufficient_points"} if points < 0 and -points > account.balance else set()
+        outcome = attempt(
+            adjustment_request,
+            member=self.member(phone),
+            points=points,
+            reason=reason,
+            note=NOTE,
+            staff_user=self.clerk,
+        )
+        if not expect(outcome, refusals, f"adjustment of {points}"):
+            return multiple()
+        adjustment = outcome.result
+        self.adjustment_models[adjustment.pk] = AdjustmentModel(
+            adjustment.pk, phone, points, Adjustment.Status.PENDING
+        )
+        if abs(points) <= self.rules.adjustment_approval_threshold:
+            assert adjustment.status == Adjustment.Status.APPLIED
+            self.apply_adjustment(adjustment.pk, adjustment.entry_id)
+        else:
+            assert adjustment.status == Adjustment.Status.PENDING and adjustment.entry_id is None
+        return adjustment.pk
+
+    @rule(adjustment_id=adjustments, by_requester=st.booleans())
+    def approve(self, adjustment_id, by_requester):
+        adjustment = self.adjustment_models[adjustment_id]
+        refusals = set()
+        if adjustment.status != Adjustment.Status.PENDING:
+            refusals.add("invalid_state")
+        if by_requester:
+            refusals.add("permission_denied")
+        if adjustment.points < 0 and -adjustment.points > self.accounts[adjustment.phone].balance:
+            refusals.add("insufficient_points")
+        outcome = attempt(
+            adjustment_approve,
+            adjustment_id=adjustment_id,
+            staff_user=self.clerk if by_requester else self.manager,
+        )
+        if expect(outcome, refusals, f"approval of a {adjustment.status} adjustment"):
+            self.apply_adjustment(adjustment_id, outcome.result.entry_id)
+
+    @rule(adjustment_id=adjustments, by_requester=st.booleans())
+    def reject(self, adjustment_id, by_requester):
+        """An approver rejects, or the requester withdraws: either closes it unapplied."""
+        adjustment = self.adjustment_models[adjustment_id]
+        outcome = attempt(
+            adjustment_reject,
+            adjustment_id=adjustment_id,
+            staff_user=self.clerk if by_requester else self.manager,
+        )
+        refusals = set() if adjustment.status == Adjustment.Status.PENDING else {"invalid_state"}
+        if expect(outcome, refusals, f"rejection of a {adjustment.status} adjustment"):
+            adjustment.status = Adjustment.Status.REJECTED
+
+    # --- The clock and the expiry job ----------------------------------------------------
+
+    @rule(days=st.integers(0, 40), seconds=st.sampled_from([-1, 0, 1]))
+    def time_passes_to_around_a_midnight(self, days, seconds):
+        """To a local midnight, or a second either side: where points expire."""
+        local = timezone.localtime(self.now(), self.zone)
+        day = local.date() + timedelta(days=days + 1)
+        target = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        target += timedelta(seconds=seconds)
+        if target > self.now():
+            self.clock.shift(target - self.now())
+
+    @rule(step=pauses, lag=st.sampled_from([0, 0, 1, 3600, 86_400]), chunk_size=chunk_sizes)
+    def expiry_run(self, step, lag, chunk_size):
+        """The expiry job, after the clock moves on, for a moment up to a day ago."""
+        self.clock.shift(step)
+        self.run_expiry(as_of=self.now() - timedelta(seconds=lag), chunk_size=chunk_size)
+
+    def upcoming_expiries(self) -> list[datetime]:
+        now = self.now()
+        return sorted(
+            {
+                lot.expires_at
+                for account in self.accounts.values()
+                for lot in account.lots
+                if lot.remaining and lot.expires_at is not None and lot.expires_at > now
+            }
+        )
+
+    @precondition(lambda self: self.upcoming_expiries())
+    @rule(pick=st.integers(0, 3), seconds=st.sampled_from([-1, 0, 1]), chunk_size=chunk_sizes)
+    def expiry_run_around_an_expiry(self, pick, seconds, chunk_size):
+        """The expiry job at a lot's expiry, or a second either side of it."""
+        upcoming = self.upcoming_expiries()
+        target = upcoming[min(pick, len(upcoming) - 1)] + timedelta(seconds=seconds)
+        if target > self.now():
+            self.clock.shift(target - self.now())
+        self.run_expiry(as_of=self.now(), chunk_size=chunk_size)
+
+    def run_expiry(self, *, as_of: datetime, chunk_size: int | None) -> None:
+        expected = [account.expire(as_of=as_of) for account in self.accounts.values()]
+        run = points_expire(as_of=as_of, chunk_size=chunk_size)
+        assert run.ran and run.members_skipped == 0
+        assert run.lots == sum(lots for lots, _points in expected), (run.lots, expected)
+        assert run.points == sum(points for _lots, points in expected), (run.points, expected)
+        assert run.members == sum(1 for _lots, points in expected if points)
+
+    # --- After every step ----------------------------------------------------------------
+
+    @invariant()
+    def the_ledger_check_finds_no_breach(self):
+        breaches = list(ledger_breaches())
+        assert breaches == [], breaches
+
+    @invariant()
+    def the_database_agrees_with_the_model(self):
+        accounts = {account.member_id: account for account in self.accounts.values()}
+        balances = dict(Member.objects.values_list("pk", "balance"))
+        expected_balances = {member_id: a.balance for member_id, a in accounts.items()}
+        assert balances == expected_balances, f"balances {balances}, model {expected_balances}"
+
+        lots = {
+            pk: rest
+            for pk, *rest in Lot.objects.values_list(
+                "pk", "member_id", "points", "remaining", "expires_at"
+            )
+        }
+        expected_lots = {
+            lot.id: [member_id, lot.points, lot.remaining, lot.expires_at]
+            for member_id, account in accounts.items()
+            for lot in account.lots
+        }
+        assert lots == expected_lots, f"lots {lots}, model {expected_lots}"
+
+        entries = {member_id: [] for member_id in accounts}
+        for member_id, kind, points in LedgerEntry.objects.order_by("pk").values_list(
+            "member_id", "kind", "points"
+        ):
+            entries.setdefault(member_id, []).append((kind, points))
+        expected_entries = {member_id: a.entries for member_id, a in accounts.items()}
+        assert entries == expected_entries, f"entries {entries}, model {expected_entries}"
+
+        if self.items:
+            stock = list(
+                RewardItem.objects.filter(pk__in=[item.pk for item in self.items])
+                .order_by("pk")
+                .values_list("stock", flat=True)
+            )
+            assert stock == self.stock, f"stock {stock}, model {self.stock}"
+
+        statuses = {
+            "redemption": dict(Redemption.objects.values_list("pk", "status")),
+            "reward order": dict(RewardOrder.objects.values_list("pk", "status")),
+            "adjustment": dict(Adjustment.objects.values_list("pk", "status")),
+        }
+        expected_statuses = {
+            "redemption": {pk: r.status for pk, r in self.redemption_models.items()},
+            "reward order": {pk: o.status for pk, o in self.order_models.items()},
+            "adjustment": {pk: a.status for pk, a in self.adjustment_models.items()},
+        }
+        assert statuses == expected_statuses, f"statuses {statuses}, model {expected_statuses}"
+
+
+MACHINE_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    # One failure, shrunk: distinct failures of one machine are usually one bug.
+    report_multiple_bugs=False,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+def test_the_ledger_holds_under_random_operations():
+    store, _key = store_create(name="Property store")
+    clerk = staff_member("+8613900000101", "adjust_points", "approve_adjustment", name="Clerk")
+    manager = staff_member("+8613900000102", "adjust_points", "approve_adjustment", name="Boss")
+    run_state_machine_as_test(
+        lambda: LedgerMachine(store=store, clerk=clerk, manager=manager),
+        settings=MACHINE_SETTINGS,
+    )

@@ -1,0 +1,179 @@
+"""Fault injection: the database connection of a request is dropped while the request
+is inside its transaction, after it wrote the entry, the lot and the new balance but
+before it committed. Nothing of it may remain, and the client's retry succeeds, once.
+
+Each request runs in a thread of its own, as in a server, so that its connection is
+not the test's; the thread serves the retry too, on a new connection."""
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from unittest import mock
+
+import psycopg
+import pytest
+from django.db import connection, connections
+from rest_framework.test import APIClient
+
+from loyalty.models import IdempotentRequest, LedgerEntry, Lot, Member, Purchase, Redemption
+from loyalty.services import points, redemptions
+from tests.factories import earn
+from tests.invariants import assert_ledger_consistent
+from tests.test_processes import created_test_database_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+PHONE = "+8613800138000"
+WAIT_SECONDS = 10
+
+
+@pytest.fixture
+def server():
+    """One request-serving thread, with the database connection it keeps between requests."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        yield thread
+        thread.submit(connections.close_all).result()
+
+
+def post(store_key: str, path: str, body: dict, idempotency_key: str | None = None):
+    headers = {"authorization": f"Api-Key {store_key}"}
+    if idempotency_key:
+        headers["idempotency-key"] = idempotency_key
+    return APIClient(raise_request_exception=False).post(path, body, format="json", headers=headers)
+
+
+def test_a_purchase_whose_connection_drops_mid_transaction_leaves_nothing_and_the_retry_earns_once(
+    store_and_key, server
+):
+    store, key = store_and_key
+    purchase = {"phone": "13800138000", "order_id": "POS-1", "amount": "300.00"}
+
+    # given another transaction holding the order's place in the unique index, so the
+    # request waits there, after crediting the points, until its connection is cut
+    with order_held_open(store_id=store.pk, order_id="POS-1"):
+        request = server.submit(post, key, "/api/v1/purchases", purchase)
+        backend = wait_for_backend_waiting_on_a_lock()
+        assert {"loyalty_member", "loyalty_ledgerentry", "loyalty_lot"} <= tables_written_by(
+            backend
+        )
+        terminate(backend)
+        response = request.result(WAIT_SECONDS)
+
+    # then the client got an error and nothing of the request was kept
+    assert response.status_code == 500
+    assert not Member.objects.filter(phone=PHONE).exists()
+    assert not LedgerEntry.objects.exists()
+    assert not Lot.objects.exists()
+    assert not Purchase.objects.exists()
+    assert not IdempotentRequest.objects.exists()
+    assert_ledger_consistent()
+
+    # when the storefront sends the purchase again, twice, on the server's next connection
+    retried = server.submit(post, key, "/api/v1/purchases", purchase).result()
+    replayed = server.submit(post, key, "/api/v1/purchases", purchase).result()
+
+    # then the points are earned once
+    assert (retried.status_code, retried.json()["points_earned"]) == (201, 300)
+    assert (replayed.status_code, replayed.json()) == (200, retried.json())
+    assert Member.objects.get(phone=PHONE).balance == 300
+    assert LedgerEntry.objects.count() == 1
+    assert_ledger_consistent()
+
+
+def test_a_redemption_whose_connection_drops_after_the_debit_leaves_the_points_and_lots_untouched(
+    store_and_key, server
+):
+    store, key = store_and_key
+    earn(store=store, phone=PHONE, amount="1000.00")
+    member = Member.objects.get(phone=PHONE)
+    before = ledger_of(member)
+    hold = {"phone": PHONE, "order_id": "POS-2", "order_total": "80.00", "points": 500}
+
+    # when the connection dies right after the core debited the points
+    with mock.patch.object(redemptions, "debit", debit_then_lose_the_connection):
+        response = server.submit(post, key, "/api/v1/redemptions", hold, "hold-1").result()
+
+    # then the hold failed and the balance, the entries and the lots are as before
+    assert response.status_code == 500
+    assert ledger_of(member) == before
+    assert not Redemption.objects.exists()
+    assert not IdempotentRequest.objects.exists()
+    assert_ledger_consistent()
+
+    # when the storefront retries the hold with its Idempotency-Key, twice
+    retried = server.submit(post, key, "/api/v1/redemptions", hold, "hold-1").result()
+    replayed = server.submit(post, key, "/api/v1/redemptions", hold, "hold-1").result()
+
+    # then the points are held once
+    assert retried.status_code == 201, retried.json()
+    assert (replayed.status_code, replayed.json()) == (200, retried.json())
+    assert Member.objects.get(pk=member.pk).balance == 500
+    assert Redemption.objects.get().points == 500
+    assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REDEEM).count() == 1
+    assert_ledger_consistent()
+
+
+def debit_then_lose_the_connection(**kwargs):
+    entry = points.debit(**kwargs)
+    with connection.cursor() as cursor:
+        # The server ends this session as it would on a restart or a network cut.
+        cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    return entry
+
+
+@contextmanager
+def order_held_open(*, store_id: int, order_id: str):
+    """A transaction of another client that inserted (store, order_id) and neither
+    commits nor rolls back until the block ends; then it rolls back."""
+    with psycopg.connect(created_test_database_url()) as blocker:
+        [member_id] = blocker.execute(
+            "INSERT INTO loyalty_member (phone, balance, created_at) "
+            "VALUES ('+8613900139000', 0, now()) RETURNING id"
+        ).fetchone()
+        blocker.execute(
+            "INSERT INTO loyalty_purchase (store_id, order_id, member_id, amount, earn_rate, "
+            "points_earned, balance_after, refunded_amount, points_reversed, created_at) "
+            "VALUES (%s, %s, %s, 1, 1, 0, 0, 0, 0, now())",
+            [store_id, order_id, member_id],
+        )
+        try:
+            yield
+        finally:
+            blocker.rollback()
+
+
+def wait_for_backend_waiting_on_a_lock() -> int:
+    with psycopg.connect(created_test_database_url(), autocommit=True) as observer:
+        for _ in range(WAIT_SECONDS * 100):
+            row = observer.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"loyalty_purchase\"%%'"
+            ).fetchone()
+            if row:
+                return row[0]
+            observer.execute("SELECT pg_sleep(0.01)")
+    pytest.fail("the request never reached the purchase insert")
+
+
+def tables_written_by(backend: int) -> set[str]:
+    """The tables the backend's open transaction inserted into or updated."""
+    with psycopg.connect(created_test_database_url(), autocommit=True) as observer:
+        rows = observer.execute(
+            "SELECT relation::regclass::text FROM pg_locks "
+            "WHERE pid = %s AND locktype = 'relation' AND mode = 'RowExclusiveLock'",
+            [backend],
+        ).fetchall()
+    return {table for (table,) in rows}
+
+
+def terminate(backend: int) -> None:
+    with psycopg.connect(created_test_database_url(), autocommit=True) as killer:
+        assert killer.execute("SELECT pg_terminate_backend(%s)", [backend]).fetchone()[0]
+
+
+def ledger_of(member: Member) -> tuple:
+    member.refresh_from_db()
+    return (
+        member.balance,
+        list(member.entries.order_by("pk").values_list("kind", "points", "balance_after")),
+        list(member.lots.order_by("pk").values_list("pk", "remaining")),
+    )
