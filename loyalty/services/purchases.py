@@ -72,7 +72,8 @@ WITH rules AS (
 earlier AS (
     SELECT purchase.id, purchase.order_id, purchase.member_id, purchase.amount,
            purchase.points_earned, purchase.earn_entry_id, purchase.balance_after, member.phone
-    FROM loyalty_purchase AS purchase JOIN loyalty_member AS member ON member.id = purchase.member_id
+    FROM loyalty_purchase AS purchase
+    JOIN loyalty_member AS member ON member.id = purchase.member_id
     WHERE purchase.store_id = %(store_id)s AND purchase.order_id = %(order_id)s
 ),
 member AS (
@@ -181,12 +182,12 @@ def _run_earn_statement(parameters: dict):
 
 
 def _recorded_from_row(row, *, store, phone, amount) -> Recorded:
-    created, pk, order_id, member_id, stored_amount, points, entry_id, balance_after, stored_phone = row
+    created, pk, order_id, member_id, stored_amount, points, entry_id, balance_after, known = row
     purchase = Purchase(
         pk=pk,
         store=store,
         order_id=order_id,
-        member=Member(pk=member_id, phone=stored_phone, balance=balance_after),
+        member=Member(pk=member_id, phone=known, balance=balance_after),
         amount=stored_amount,
         points_earned=points,
         earn_entry_id=entry_id,
