@@ -21,10 +21,17 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    DEFAULT_SERVER_URL,
+    drop_database,
+    progress,
+    recreate_database,
+    setup_django,
+    with_database,
+)
 
 LIMIT_STATEMENT = """
     WITH due AS (
@@ -270,44 +277,6 @@ def print_table(rows: list[dict]) -> None:
         f"peak RSS {full['peak_rss_kb'] / 1024:.0f} MB at {full['lots']:,} lots, "
         f"{small['peak_rss_kb'] / 1024:.0f} MB at {small['lots']:,}"
     )
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def recreate_database(server_url: str, name: str) -> None:
-    progress(f"creating the scratch database {name}")
-    drop_database(server_url, name)
-    _admin(server_url, f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server_url: str, name: str) -> None:
-    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as admin:
-        admin.execute(statement)
-
-
-def progress(text: str, *, transient: bool = False) -> None:
-    """A step on stderr; a transient one only on a terminal, overwritten by the next."""
-    if transient and not sys.stderr.isatty():
-        return
-    sys.stderr.write(f"\r{text}" if transient else f"{text}\n")
-    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+# `make bench` adds its no-op view with bench.urls; nothing else sets this.
+ROOT_URLCONF = env.str("DJANGO_ROOT_URLCONF", default="config.urls")
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

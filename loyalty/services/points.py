@@ -73,12 +73,8 @@ def debit(
     before the others, so a refund takes back the very points its purchase earned.
     """
     _require_positive(points)
-    if points > member.balance and not allow_debt:
-        raise AppError(
-            "insufficient_points",
-            _("The member does not have enough points."),
-            details={"balance": member.balance, "requested": points},
-        )
+    if not allow_debt:
+        refuse_beyond_balance(member.balance, points)
     from_lots = _clamp(member.balance, 0, points)
     entry = _append_entry(member=member, kind=kind, points=-points, cause=cause)
     _take_from_lots(member=member, entry=entry, points=from_lots, lot_first=lot_first)
@@ -96,6 +92,17 @@ def restore(*, member: Member, debit_entry: LedgerEntry, kind: str, cause: Cause
         debit_entry=debit_entry, entry=entry, points=_clamp(entry.balance_after, 0, points)
     )
     return entry
+
+
+def refuse_beyond_balance(balance: int, points: int) -> None:
+    """Only a refund may take a balance below zero; every other debit stops here."""
+    _require_positive(points)
+    if points > balance:
+        raise AppError(
+            "insufficient_points",
+            _("The member does not have enough points."),
+            details={"balance": balance, "requested": points},
+        )
 
 
 def _append_entry(*, member: Member, kind: str, points: int, cause: Cause) -> LedgerEntry:
