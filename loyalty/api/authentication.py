@@ -9,6 +9,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
 from loyalty.models import StoreAPIKey
+from loyalty.services.stores import store_api_key_verify
 
 KEYWORD = "Api-Key"
 # Keys are "<8-char prefix>.<32-char secret>"; anything much longer is not a key.
@@ -37,11 +38,8 @@ class StoreAPIKeyAuthentication(BaseAuthentication):
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH:
             raise AuthenticationFailed(_("Invalid or revoked API key."))
-        try:
-            api_key = StoreAPIKey.objects.get_from_key(key)
-        except StoreAPIKey.DoesNotExist:
-            raise AuthenticationFailed(_("Invalid or revoked API key.")) from None
-        if api_key.has_expired:
+        api_key = store_api_key_verify(key=key)
+        if api_key is None or api_key.has_expired:
             raise AuthenticationFailed(_("Invalid or revoked API key."))
         record_key_use(api_key)
         return StoreClient(api_key.store), api_key

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from loyalty.api.authentication import record_key_use
 from loyalty.models import StoreAPIKey
+from loyalty.services.stores import KEY_MEMORY_SECONDS, store_api_key_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +77,33 @@ def test_a_refused_key_records_nothing(store, store_client):
     StoreAPIKey.objects.filter(store=store).update(revoked=True)
     assert look_up(store_client).status_code == 401
     assert key_of(store).last_used_at is None
+
+
+def test_a_key_revoked_by_another_worker_stops_working_within_seconds(store, store_client):
+    # Given a key this worker has just verified
+    with time_machine.travel(START, tick=False):
+        assert look_up(store_client).status_code == 404
+    # When another worker revokes it (a plain UPDATE: nothing reaches this worker's memory)
+    StoreAPIKey.objects.filter(store=store).update(revoked=True)
+
+    # Then this worker still remembers it for a few seconds, and refuses it after them
+    with time_machine.travel(START + timedelta(seconds=KEY_MEMORY_SECONDS - 1), tick=False):
+        assert look_up(store_client).status_code == 404
+    with time_machine.travel(START + timedelta(seconds=KEY_MEMORY_SECONDS), tick=False):
+        assert look_up(store_client).status_code == 401
+
+
+def test_a_key_revoked_in_this_worker_stops_working_at_once(store, store_client):
+    with time_machine.travel(START, tick=False):
+        assert look_up(store_client).status_code == 404
+        assert store_api_key_revoke(api_key=key_of(store))
+
+        assert look_up(store_client).status_code == 401
+
+
+def test_a_remembered_key_is_read_once_per_window(store, store_client):
+    with time_machine.travel(START, tick=False):
+        look_up(store_client)
+        with CaptureQueriesContext(connection) as queries:
+            look_up(store_client)
+    assert not [q for q in queries.captured_queries if "storeapikey" in q["sql"]]
