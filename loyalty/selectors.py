@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, FilteredRelation, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from loyalty.models import LedgerCheckRun, LedgerEntry, Lot, Member
@@ -27,11 +27,35 @@ def member_of_user(*, user) -> Member | None:
     return Member.objects.filter(user=user).first()
 
 
-def member_entries(*, member: Member | None):
-    """The member's ledger entries for a history page; nothing for no member."""
-    if member is None:
-        return LedgerEntry.objects.none()
-    return LedgerEntry.objects.filter(member=member).only(
+def balance_and_expiring_of_user(*, user) -> tuple[int, list[dict]]:
+    """The customer's balance and expiring points (as `member_expiring_points`), in one
+    query; 0 and none when the customer has no member yet."""
+    rows = list(
+        Member.objects.filter(user=user)
+        .annotate(
+            open_lots=FilteredRelation(
+                "lots", condition=Q(lots__remaining__gt=0, lots__expires_at__isnull=False)
+            )
+        )
+        .values_list("balance", "open_lots__expires_at")
+        .annotate(points=Sum("open_lots__remaining"))
+        .order_by("open_lots__expires_at")[:EXPIRING_DATES_SHOWN]
+    )
+    if not rows:
+        return 0, []
+    expiring = [
+        {"expires_at": expires_at, "points": points}
+        for _balance, expires_at, points in rows
+        if expires_at is not None
+    ]
+    return rows[0][0], expiring
+
+
+def entries_of_user(*, user):
+    """The customer's ledger entries as rows for a history page, by the index on
+    (member, -id): the member is found by a subquery, not a join the planner might walk."""
+    member_id = Member.objects.filter(user=user).values("pk")[:1]
+    return LedgerEntry.objects.filter(member_id=Subquery(member_id)).values(
         "id", "kind", "points", "balance_after", "created_at", "reference"
     )
 

@@ -7,15 +7,13 @@ not the test's; the thread serves the retry too, on a new connection."""
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from unittest import mock
 
 import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import close_old_connections, connections
 from rest_framework.test import APIClient
 
 from loyalty.models import IdempotentRequest, LedgerEntry, Lot, Member, Purchase, Redemption
-from loyalty.services import points, redemptions
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 from tests.test_processes import created_test_database_url
@@ -38,7 +36,13 @@ def post(store_key: str, path: str, body: dict, idempotency_key: str | None = No
     headers = {"authorization": f"Api-Key {store_key}"}
     if idempotency_key:
         headers["idempotency-key"] = idempotency_key
-    return APIClient(raise_request_exception=False).post(path, body, format="json", headers=headers)
+    client = APIClient(raise_request_exception=False)
+    try:
+        return client.post(path, body, format="json", headers=headers)
+    finally:
+        # What a server does after every request (the test client leaves it out): a
+        # connection that failed is closed, so the next request opens a new one.
+        close_old_connections()
 
 
 def test_a_purchase_whose_connection_drops_mid_transaction_leaves_nothing_and_the_retry_earns_once(
@@ -51,7 +55,7 @@ def test_a_purchase_whose_connection_drops_mid_transaction_leaves_nothing_and_th
     # request waits there, after crediting the points, until its connection is cut
     with order_held_open(store_id=store.pk, order_id="POS-1"):
         request = server.submit(post, key, "/api/v1/purchases", purchase)
-        backend = wait_for_backend_waiting_on_a_lock()
+        backend = wait_for_backend_waiting_on_a_lock("WITH rules AS")
         assert {"loyalty_member", "loyalty_ledgerentry", "loyalty_lot"} <= tables_written_by(
             backend
         )
@@ -72,7 +76,8 @@ def test_a_purchase_whose_connection_drops_mid_transaction_leaves_nothing_and_th
     replayed = server.submit(post, key, "/api/v1/purchases", purchase).result()
 
     # then the points are earned once
-    assert (retried.status_code, retried.json()["points_earned"]) == (201, 300)
+    assert retried.status_code == 201, retried.json()
+    assert retried.json()["points_earned"] == 300
     assert (replayed.status_code, replayed.json()) == (200, retried.json())
     assert Member.objects.get(phone=PHONE).balance == 300
     assert LedgerEntry.objects.count() == 1
@@ -88,9 +93,19 @@ def test_a_redemption_whose_connection_drops_after_the_debit_leaves_the_points_a
     before = ledger_of(member)
     hold = {"phone": PHONE, "order_id": "POS-2", "order_total": "80.00", "points": 500}
 
-    # when the connection dies right after the core debited the points
-    with mock.patch.object(redemptions, "debit", debit_then_lose_the_connection):
-        response = server.submit(post, key, "/api/v1/redemptions", hold, "hold-1").result()
+    # given another transaction holding the order's place in the unique index of live
+    # redemptions, so the hold waits there, after debiting the lots, until its connection is cut
+    with redemption_held_open(store_id=store.pk, order_id="POS-2"):
+        request = server.submit(post, key, "/api/v1/redemptions", hold, "hold-1")
+        backend = wait_for_backend_waiting_on_a_lock("WITH open_lots AS")
+        assert {
+            "loyalty_member",
+            "loyalty_ledgerentry",
+            "loyalty_lot",
+            "loyalty_allocation",
+        } <= tables_written_by(backend)
+        terminate(backend)
+        response = request.result(WAIT_SECONDS)
 
     # then the hold failed and the balance, the entries and the lots are as before
     assert response.status_code == 500
@@ -110,14 +125,6 @@ def test_a_redemption_whose_connection_drops_after_the_debit_leaves_the_points_a
     assert Redemption.objects.get().points == 500
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REDEEM).count() == 1
     assert_ledger_consistent()
-
-
-def debit_then_lose_the_connection(**kwargs):
-    entry = points.debit(**kwargs)
-    with connection.cursor() as cursor:
-        # The server ends this session as it would on a restart or a network cut.
-        cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-    return entry
 
 
 @contextmanager
@@ -141,17 +148,47 @@ def order_held_open(*, store_id: int, order_id: str):
             blocker.rollback()
 
 
-def wait_for_backend_waiting_on_a_lock() -> int:
+@contextmanager
+def redemption_held_open(*, store_id: int, order_id: str):
+    """A transaction of another client holding points on (store, order_id) for another
+    member, neither committed nor rolled back until the block ends; then rolled back."""
+    with psycopg.connect(created_test_database_url()) as blocker:
+        [member_id] = blocker.execute(
+            "INSERT INTO loyalty_member (phone, balance, created_at) "
+            "VALUES ('+8613900139000', 0, now()) RETURNING id"
+        ).fetchone()
+        [entry_id] = blocker.execute(
+            "INSERT INTO loyalty_ledgerentry (member_id, kind, points, balance_after, job, "
+            "reference, reason, created_at) VALUES (%s, 'redeem', -1, 0, '', '', '', now()) "
+            "RETURNING id",
+            [member_id],
+        ).fetchone()
+        blocker.execute(
+            "INSERT INTO loyalty_redemption (store_id, order_id, member_id, order_total, points, "
+            "discount, status, hold_expires_at, debit_entry_id, created_at) "
+            "VALUES (%s, %s, %s, 1, 1, 0, 'held', now(), %s, now())",
+            [store_id, order_id, member_id, entry_id],
+        )
+        try:
+            yield
+        finally:
+            blocker.rollback()
+
+
+def wait_for_backend_waiting_on_a_lock(statement: str) -> int:
+    """The backend of the request, once it waits on a lock in a statement containing this
+    (near its start: pg_stat_activity keeps only the first kilobyte of a statement)."""
     with psycopg.connect(created_test_database_url(), autocommit=True) as observer:
         for _ in range(WAIT_SECONDS * 100):
             row = observer.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"loyalty_purchase\"%%'"
+                "AND wait_event_type = 'Lock' AND query LIKE %s",
+                [f"%{statement}%"],
             ).fetchone()
             if row:
                 return row[0]
             observer.execute("SELECT pg_sleep(0.01)")
-    pytest.fail("the request never reached the purchase insert")
+    pytest.fail(f"the request never waited in {statement}")
 
 
 def tables_written_by(backend: int) -> set[str]:
