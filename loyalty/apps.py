@@ -9,7 +9,9 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self):
         from loyalty.models import StoreAPIKey
-        from loyalty.services.stores import forget_remembered_keys
+        from loyalty.services.stores import remembered_keys
 
         # A key saved with revoked or expiry changed must not stay remembered here.
-        post_save.connect(forget_remembered_keys, sender=StoreAPIKey, dispatch_uid="forget-keys")
+        post_save.connect(
+            remembered_keys.forget_all, sender=StoreAPIKey, dispatch_uid="forget-keys"
+        )
