@@ -1,4 +1,14 @@
+from datetime import datetime
+
+from django.utils import timezone
 from rest_framework.views import APIView
+
+
+def local_iso(value: datetime) -> str:
+    """A time as DRF's DateTimeField writes it, in the merchant's zone, for bodies
+    built without a serializer."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class ApiView(APIView):

@@ -1,6 +1,7 @@
 -- POST /api/v1/purchases. Each request is a new order "<prefix><thread>-<n>"; or, given
 -- a Lua file that sets `replays` ({order id, phone} pairs already reported), a replay.
--- args: store key, members, order id prefix, [replays file].
+-- args: store key, members, order id prefix, [replays file]. BENCH_PAUSE_MS, when set,
+-- makes each connection pause that long between requests: a steady, lighter load.
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
 
 function init(args)
@@ -10,6 +11,10 @@ function init(args)
       dofile(args[4])
    end
    n = 0
+   local pause = tonumber(os.getenv("BENCH_PAUSE_MS"))
+   if pause then
+      delay = function() return pause end
+   end
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
    wrk.headers["Authorization"] = "Api-Key " .. key

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
 from config.errors import AppError
@@ -40,6 +40,28 @@ class NewestFirstCursor(CursorPagination):
                 },
             },
         }
+
+
+class NewestFirstRows(NewestFirstCursor):
+    """The same pages and cursors as NewestFirstCursor, over rows a plain query reads:
+    `fetch(before_id=…, limit=…)` answers the rows (dicts with an "id") below that id."""
+
+    def paginate_rows(self, request, fetch) -> list[dict]:
+        self.base_url = request.build_absolute_uri()
+        cursor = self.decode_cursor(request)
+        if cursor is not None and (cursor.reverse or cursor.offset):
+            # This API only ever hands out forward cursors on unique ids.
+            raise _invalid_cursor()
+        before_id = int(cursor.position) if cursor and cursor.position is not None else None
+        rows = fetch(before_id=before_id, limit=self.page_size + 1)
+        page = rows[: self.page_size]
+        self.next_position = str(page[-1]["id"]) if len(rows) > self.page_size else None
+        return page
+
+    def get_next_link(self):
+        if self.next_position is None:
+            return None
+        return self.encode_cursor(Cursor(offset=0, reverse=False, position=self.next_position))
 
 
 def _invalid_cursor() -> AppError:
