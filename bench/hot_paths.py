@@ -307,9 +307,9 @@ def measure_expiry(load: Load, earn_most: dict) -> dict:
     idle = load.earn("I", pause_ms=pause_ms)
     as_of = make_lots_due(first_lots=6)
     progress("expiry: the same earn load while the job runs")
-    job = start_expiry_job(as_of)
-    during = load.earn("X", pause_ms=pause_ms, until=job)
-    job_during = json.loads(job.stdout.read().strip().splitlines()[-1])
+    running = start_expiry_job(as_of)
+    during = load.earn("X", pause_ms=pause_ms, until=running)
+    job_during = json.loads(running.stdout.read().strip().splitlines()[-1])
     return {
         "lots": lots,
         "job_seconds": job["seconds"],
