@@ -96,8 +96,8 @@ def main() -> int:
         if not args.keep:
             drop_database(server_url, args.database)
     print_table(results)
-    path = write_results(results)
-    progress(f"results written to {path.relative_to(ROOT)}")
+    path = write_results(results, args.results)
+    progress(f"results written to {path}")
     return 0 if results["all_targets_met"] else 1
 
 
@@ -110,6 +110,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", help="the server to use (default DATABASE_URL)")
     parser.add_argument("--database", default="loyalty_bench", help="scratch database name")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="folder for the JSON (bench/results)"
+    )
     return parser.parse_args()
 
 
@@ -129,14 +132,14 @@ def run(args, database_url: str) -> dict:
     load = Load(args.duration, args.connections, seeded)
     with server(database_url, workers):
         load.warm_up()
-        measured = {"L_http": load.wrk("noop.lua", "/bench/noop")}
-        limits = {"L_http": measured["L_http"]["rps"]}
+        noop = load.wrk("noop.lua", "/bench/noop")
+        limits = {"L_http": noop["rps"]}
         for name, script in limit_scripts().items():
             limits[name] = pgbench(database_url, script, workers, args, seeded)
         paths = measure_paths(load, tokens)
         expiry = measure_expiry(load, paths["earn"])
     breaches = ledger_breaches()
-    return summarize(args, workers, seeded, limits, paths, expiry, breaches)
+    return summarize(args, workers, seeded, limits, noop, paths, expiry, breaches)
 
 
 class Load:
@@ -198,6 +201,7 @@ class Load:
             *script_args,
         ]
         env = {**os.environ, "BENCH_WRK_DIR": str(BENCH / "wrk"), **(env or {})}
+        cpu_before = cpu_seconds()
         wrk = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
         if until:
             until.wait()
@@ -207,11 +211,32 @@ class Load:
         if wrk.returncode:
             raise SystemExit(f"wrk failed on {path}")
         figures = json.loads(output.strip().splitlines()[-1])
+        cpu_after = cpu_seconds()
+        for name in ("gunicorn", "postgres"):
+            spent = cpu_after[name] - cpu_before[name]
+            figures[f"{name}_cpu_ms_per_request"] = 1000 * spent / max(figures["requests"], 1)
         settle()
         if figures["status_errors"] or figures["socket_errors"]:
             raise SystemExit(f"{script} {path}: requests failed: {figures}")
         figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
         return figures
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds spent so far by this machine's processes, summed per program name:
+    what a request costs the web workers and the database, beside what it waits."""
+    spent: dict[str, float] = {"gunicorn": 0.0, "postgres": 0.0}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if name in spent:
+            fields = text[text.rindex(")") + 2 :].split()
+            spent[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return spent
 
 
 def settle() -> None:
@@ -531,7 +556,7 @@ def ledger_breaches() -> int:
     return sum(1 for _breach in ledger_breaches())
 
 
-def summarize(args, workers, seeded, limits, paths, expiry, breaches) -> dict:
+def summarize(args, workers, seeded, limits, noop, paths, expiry, breaches) -> dict:
     rows = []
     for name, figures in paths.items():
         ratios = {
@@ -559,6 +584,7 @@ def summarize(args, workers, seeded, limits, paths, expiry, breaches) -> dict:
             "ledger_entries": seeded.entries,
         },
         "limits": limits,
+        "noop": noop,
         "paths": rows,
         "history_p99_growth_10x": history_p99_growth,
         "expiry": expiry,
@@ -595,15 +621,24 @@ def print_table(results: dict) -> None:
     limits = results["limits"]
     print(results["machine"])
     print("limits: " + ", ".join(f"{name} {value:,.0f}/s" for name, value in limits.items()))
+    noop = results["noop"]
+    print(
+        f"the no-op view: web CPU {noop['gunicorn_cpu_ms_per_request']:.2f} ms a request, "
+        f"p50 {noop['p50_us'] / 1000:.1f} ms, p99 {noop['p99_us'] / 1000:.1f} ms"
+    )
     print()
-    print("| path | req/s | p50 ms | p99 ms | ÷ L_http | ÷ its L | target | met |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+    print(
+        "| path | req/s | p50 ms | p99 ms | web CPU ms | db CPU ms | ÷ L_http | ÷ its L "
+        "| target | met |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for row in results["paths"]:
         limit = LIMIT_OF[row["path"]]
         target = ", ".join(f"{name} ≥ {value}" for name, value in row["targets"].items())
         print(
             f"| {row['path']} | {row['rps']:,.0f} | {row['p50_us'] / 1000:.1f} "
-            f"| {row['p99_us'] / 1000:.1f} | {row['ratios']['L_http']:.2f} "
+            f"| {row['p99_us'] / 1000:.1f} | {row['gunicorn_cpu_ms_per_request']:.2f} "
+            f"| {row['postgres_cpu_ms_per_request']:.2f} | {row['ratios']['L_http']:.2f} "
             f"| {row['ratios'][limit]:.2f} ({limit}) | {target or '-'} "
             f"| {'yes' if row['met'] else 'NO'} |"
         )
@@ -624,9 +659,9 @@ def print_table(results: dict) -> None:
     print(f"all targets met: {'yes' if results['all_targets_met'] else 'NO'}")
 
 
-def write_results(results: dict) -> Path:
+def write_results(results: dict, folder: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"{stamp}.json"
+    path = folder / f"{stamp}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path
 
