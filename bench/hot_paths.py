@@ -213,7 +213,7 @@ class Load:
         figures = json.loads(output.strip().splitlines()[-1])
         cpu_after = cpu_seconds()
         for name in ("gunicorn", "postgres"):
-            spent = cpu_after[name] - cpu_before[name]
+            spent = cpu_spent(cpu_before, cpu_after, name)
             figures[f"{name}_cpu_ms_per_request"] = 1000 * spent / max(figures["requests"], 1)
         settle()
         if figures["status_errors"] or figures["socket_errors"]:
@@ -222,10 +222,10 @@ class Load:
         return figures
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds spent so far by this machine's processes, summed per program name:
-    what a request costs the web workers and the database, beside what it waits."""
-    spent: dict[str, float] = {"gunicorn": 0.0, "postgres": 0.0}
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds each web worker and database process has spent so far: what a
+    request costs them, beside what it waits."""
+    spent = {}
     ticks = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -233,10 +233,20 @@ def cpu_seconds() -> dict[str, float]:
         except OSError:
             continue  # the process ended meanwhile
         name = text[text.index("(") + 1 : text.rindex(")")]
-        if name in spent:
+        if name in ("gunicorn", "postgres"):
             fields = text[text.rindex(")") + 2 :].split()
-            spent[name] += (int(fields[11]) + int(fields[12])) / ticks
+            spent[int(stat.parent.name)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
     return spent
+
+
+def cpu_spent(before: dict, after: dict, name: str) -> float:
+    """By the processes alive at both ends: a database session that ended took its
+    figure with it (pgbench's; the server's connections persist)."""
+    return sum(
+        seconds - before[pid][1]
+        for pid, (process, seconds) in after.items()
+        if process == name and pid in before
+    )
 
 
 def settle() -> None:

@@ -216,8 +216,10 @@ LEDGER_CHECK_HOUR = env.int("LEDGER_CHECK_HOUR", default=3)
 # Points expire at local midnights: the job runs a little after, in local time.
 EXPIRY_RUN_HOUR = env.int("EXPIRY_RUN_HOUR", default=0)
 EXPIRY_RUN_MINUTE = env.int("EXPIRY_RUN_MINUTE", default=10)
-# Members per transaction of the expiry job.
-EXPIRY_CHUNK_SIZE = env.int("EXPIRY_CHUNK_SIZE", default=1000)
+# Members per transaction of the expiry job. A purchase by a member of the chunk in
+# flight waits for it: with 200, earns keep their p99 within 1.5 times while the job
+# runs, and the job keeps above 0.6 of the one-statement limit (`make bench`).
+EXPIRY_CHUNK_SIZE = env.int("EXPIRY_CHUNK_SIZE", default=200)
 # Reminders are texts to people: sent in the day, not at midnight.
 EXPIRY_REMINDER_HOUR = env.int("EXPIRY_REMINDER_HOUR", default=10)
 # Members per transaction of the reminder job.
