@@ -8,6 +8,7 @@ exactly what `credit` would; the invariant tests hold it to that. SQLite, the
 embedded dev database, takes the core's path.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -54,11 +55,9 @@ def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal)
         with transaction.atomic():
             return Recorded(_earn(store=store, phone=phone, order_id=order_id, amount=amount), True)
     except IntegrityError:
-        # A concurrent request for the same order won the race; answer as its replay.
-        existing = _purchase_of_order(store=store, order_id=order_id)
-        if existing is None:
-            raise
-        return _replayed_purchase(existing, phone=phone, amount=amount)
+        return _replay_of_the_race_winner(
+            store=store, phone=phone, order_id=order_id, amount=amount
+        )
 
 
 # The parameters are what the rules make of the purchase. The program row must
@@ -137,11 +136,9 @@ def _record_in_one_statement(*, store, phone, order_id, amount) -> Recorded:
                 _earn_parameters(store=store, phone=phone, order_id=order_id, amount=amount)
             )
         except IntegrityError:
-            # A concurrent request for the same order won the race; answer as its replay.
-            existing = _purchase_of_order(store=store, order_id=order_id)
-            if existing is None:
-                raise
-            return _replayed_purchase(existing, phone=phone, amount=amount)
+            return _replay_of_the_race_winner(
+                store=store, phone=phone, order_id=order_id, amount=amount
+            )
         if row is not None:
             return _recorded_from_row(row, store=store, phone=phone, amount=amount)
         _RULES.clear()
@@ -172,13 +169,18 @@ def _earn_parameters(*, store, phone, order_id, amount) -> dict:
 def _run_earn_statement(parameters: dict):
     """Alone, the statement is its own transaction; inside a caller's (an
     Idempotency-Key claim), a savepoint keeps a unique violation from ending it."""
-    if connection.in_atomic_block:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(EARN_STATEMENT, parameters)
-            return cursor.fetchone()
-    with connection.cursor() as cursor:
+    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with savepoint, connection.cursor() as cursor:
         cursor.execute(EARN_STATEMENT, parameters)
         return cursor.fetchone()
+
+
+def _replay_of_the_race_winner(*, store, phone, order_id, amount) -> Recorded:
+    """A concurrent request for the same order committed first: answer as its replay."""
+    existing = _purchase_of_order(store=store, order_id=order_id)
+    if existing is None:
+        raise RuntimeError(f"order {order_id!r} broke a unique constraint yet is not recorded")
+    return _replayed_purchase(existing, phone=phone, amount=amount)
 
 
 def _recorded_from_row(row, *, store, phone, amount) -> Recorded:

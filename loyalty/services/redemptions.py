@@ -186,12 +186,12 @@ def _hold_in_two_statements(*, store, member, order_id, order_total, points) -> 
             created_at=now,
         )
         try:
-            with transaction.atomic():
-                cursor.execute(HOLD_WRITE, _write_parameters(redemption))
-                row = cursor.fetchone()
+            cursor.execute(HOLD_WRITE, _write_parameters(redemption))
         except IntegrityError:
-            # Another member's hold on the same order won a race; this one undoes itself.
+            # Another member's hold on the same order won a race; leaving the block rolls
+            # this one back whole, so no savepoint is needed.
             raise _order_has_live_redemption(order_id) from None
+        row = cursor.fetchone()
         if row is None:
             raise RuntimeError(f"member {member.pk}: lots hold fewer points than the balance")
         redemption.pk, redemption.debit_entry_id, redemption.member.balance = row
