@@ -72,7 +72,9 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
     """The customer's ledger entries, newest first, older than `before_id` if given; by
     the index on (member, -id), the member found by a subquery the planner cannot walk."""
     with connection.cursor() as cursor:
-        cursor.execute(ENTRIES_OF_USER, [user.pk, before_id or _NO_ID_ABOVE, limit])
+        cursor.execute(
+            ENTRIES_OF_USER, [user.pk, _ID_ABOVE_ALL if before_id is None else before_id, limit]
+        )
         rows = cursor.fetchall()
     return [
         {
@@ -87,8 +89,8 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
     ]
 
 
-# Above every id a bigint column holds.
-_NO_ID_ABOVE = 2**63 - 1
+# No bigint id is as large: a first page starts below it.
+_ID_ABOVE_ALL = 2**63 - 1
 
 
 def _database_datetime(value) -> datetime:

@@ -42,21 +42,30 @@ class NewestFirstCursor(CursorPagination):
         }
 
 
+# The largest value of a bigint id column.
+LARGEST_ID = 2**63 - 1
+
+
 class NewestFirstRows(NewestFirstCursor):
     """The same pages and cursors as NewestFirstCursor, over rows a plain query reads:
     `fetch(before_id=…, limit=…)` answers the rows (dicts with an "id") below that id."""
 
     def paginate_rows(self, request, fetch) -> list[dict]:
         self.base_url = request.build_absolute_uri()
-        cursor = self.decode_cursor(request)
-        if cursor is not None and (cursor.reverse or cursor.offset):
-            # This API only ever hands out forward cursors on unique ids.
-            raise _invalid_cursor()
-        before_id = int(cursor.position) if cursor and cursor.position is not None else None
+        before_id = self._position(self.decode_cursor(request))
         rows = fetch(before_id=before_id, limit=self.page_size + 1)
         page = rows[: self.page_size]
         self.next_position = str(page[-1]["id"]) if len(rows) > self.page_size else None
         return page
+
+    @staticmethod
+    def _position(cursor) -> int | None:
+        """The id the page starts below; this API only hands out forward cursors on ids."""
+        if cursor is None or cursor.position is None:
+            return None
+        if cursor.reverse or cursor.offset or int(cursor.position) > LARGEST_ID:
+            raise _invalid_cursor()
+        return int(cursor.position)
 
     def get_next_link(self):
         if self.next_position is None:

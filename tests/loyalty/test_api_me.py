@@ -228,6 +228,9 @@ def test_a_page_size_cannot_be_chosen_by_the_caller(store, sign_up):
         pytest.param(base64.b64encode(b"o=-5").decode(), id="negative-offset"),
         pytest.param(base64.b64encode(b"r=yes").decode(), id="bad-reverse-flag"),
         pytest.param(base64.b64encode(b"p=not-an-id").decode(), id="position-not-an-id"),
+        pytest.param(base64.b64encode(b"p=" + b"9" * 30).decode(), id="position-beyond-ids"),
+        pytest.param(base64.b64encode(b"r=1&p=5").decode(), id="backward-cursor"),
+        pytest.param(base64.b64encode(b"o=3&p=5").decode(), id="offset-cursor"),
     ],
 )
 def test_a_bad_cursor_is_a_validation_error(sign_up, cursor):
