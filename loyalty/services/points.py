@@ -1,10 +1,16 @@
-"""The one core that moves points. Every earn, refund, redemption, reward,
-adjustment and expiry is a thin caller of `credit`, `debit` or `restore`.
+"""The core that moves points. Every refund, release, reward, adjustment and
+cancel is a thin caller of `credit`, `debit` or `restore`.
 
 Each function writes the ledger entry, the lots and the cached balance
-together, so the invariants of DESIGN.md section 3 live here and nowhere else.
-Callers open the transaction and hold the member's row lock (`member_lock`)
-before calling; lots are locked after the member, never before.
+together, so the invariants of DESIGN.md section 3 live here. Callers open the
+transaction and hold the member's row lock (`member_lock`) before calling; lots
+are locked after the member, never before.
+
+Three hot paths write the same rows in set-based SQL on PostgreSQL instead, for
+throughput: the earn (`purchases.EARN_STATEMENT`), the hold
+(`redemptions.HOLD_WRITE`) and the expiry job. Each writes exactly what these
+functions would, in the same lock order, and the invariant tests hold them to it;
+on SQLite they call these functions.
 """
 
 from dataclasses import dataclass
