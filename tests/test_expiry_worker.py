@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from tests.expiry_ledger import ledger_after_one_run, ledger_by_member
 from tests.invariants import assert_ledger_consistent
 from tests.test_processes import created_test_database_url, start_child, stop_children
 
@@ -85,7 +86,7 @@ class Worker:
 
 def test_the_worker_runs_the_expiry_job_from_the_broker(worker):
     as_of = seed_ledger()
-    expected = ledger_after_expiry(as_of)
+    expected = ledger_after_one_run(as_of)
 
     worker.send_expiry()
 
@@ -96,7 +97,7 @@ def test_the_worker_runs_the_expiry_job_from_the_broker(worker):
 
 def test_a_worker_killed_mid_run_redoes_the_job_and_the_ledger_is_as_if_uninterrupted(worker):
     as_of = seed_ledger()
-    expected = ledger_after_expiry(as_of)
+    expected = ledger_after_one_run(as_of)
     middle = sorted(expected)[MEMBERS // 2]
 
     # Another transaction holds a lot of a member halfway through, so the run stops
@@ -166,36 +167,6 @@ def seed_ledger():
             ") AS lots WHERE member.id = lots.member_id"
         )
     return now
-
-
-def ledger_after_expiry(as_of) -> dict:
-    """Per member, what an uninterrupted run must leave: (balance, points expired,
-    expire entries, points left in lots)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT member_id, "
-            "  SUM(points) FILTER (WHERE expires_at > %s), "
-            "  SUM(points) FILTER (WHERE expires_at <= %s) "
-            "FROM loyalty_lot GROUP BY member_id",
-            [as_of, as_of],
-        )
-        return {member: (kept, -due, 1, kept) for member, kept, due in cursor.fetchall()}
-
-
-def ledger_by_member() -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT member.id, member.balance,
-                (SELECT SUM(points) FROM loyalty_ledgerentry
-                 WHERE member_id = member.id AND kind = 'expire'),
-                (SELECT COUNT(*) FROM loyalty_ledgerentry
-                 WHERE member_id = member.id AND kind = 'expire'),
-                (SELECT SUM(remaining) FROM loyalty_lot WHERE member_id = member.id)
-            FROM loyalty_member AS member
-            """
-        )
-        return {member: tuple(figures) for member, *figures in cursor.fetchall()}
 
 
 def expire_entry_count() -> int:

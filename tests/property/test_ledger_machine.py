@@ -451,36 +451,40 @@ class LedgerMachine(RuleBasedStateMachine):
             amount += 1
         elif change == "phone":
             phone = next(p for p in PHONES if p != bought.phone)
-        before = self.snapshot()
-        outcome = attempt(
+        outcome = self.send_again(
             purchase_record,
-            store=self.store,
+            f"purchase {order_id} sent again, {change or 'unchanged'}",
+            changed=change is not None,
             order_id=order_id,
             phone=phone,
             amount=model.money(amount),
         )
-        refusals = {"idempotency_conflict"} if change else set()
-        if expect(outcome, refusals, f"purchase {order_id} sent again, {change or 'unchanged'}"):
-            assert not outcome.result.created
+        if outcome is not None:
             assert outcome.result.record.points_earned == bought.earned
-        assert self.snapshot() == before, "a retried purchase moved something"
 
     @rule(refund_key=refunds, changed=st.booleans())
     def refund_is_sent_again(self, refund_key, changed):
         order_id, refund_id = refund_key
         amount = self.refund_models[refund_key] + (1 if changed else 0)
-        before = self.snapshot()
-        outcome = attempt(
+        self.send_again(
             refund_record,
-            store=self.store,
+            f"refund {refund_key} sent again",
+            changed=changed,
             order_id=order_id,
             refund_id=refund_id,
             amount=model.money(amount),
         )
-        refusals = {"idempotency_conflict"} if changed else set()
-        if expect(outcome, refusals, f"refund {refund_key} sent again"):
+
+    def send_again(self, record, what: str, *, changed: bool, **request):
+        """A storefront's retry: the first answer again, or 409 for another payload; either
+        way nothing moves. The outcome when it was a replay, else None."""
+        before = self.snapshot()
+        outcome = attempt(record, store=self.store, **request)
+        replayed = expect(outcome, {"idempotency_conflict"} if changed else set(), what)
+        if replayed:
             assert not outcome.result.created
-        assert self.snapshot() == before, "a retried refund moved something"
+        assert self.snapshot() == before, f"{what}: the retry moved something"
+        return outcome if replayed else None
 
     # --- Paying with points ------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from accounts.sms_delivery import sms_stranded_ids
 from config.celery import app as celery_app
 from loyalty.models import ExpiryReminder, LedgerEntry, Program
 from loyalty.services.reminders import reminder_text
+from tests.expiry_ledger import ledger_after_one_run, ledger_by_member
 from tests.invariants import assert_ledger_consistent
 
 from .workers import broker_idle, broker_url, kill_rounds, start_worker, stop_worker
@@ -214,43 +215,6 @@ def seed_earned_lots(cursor, *, lots: int, expiry: str, params: dict) -> None:
         "  SELECT member_id, SUM(points) AS points FROM loyalty_lot GROUP BY member_id"
         ") AS lots WHERE member.id = lots.member_id"
     )
-
-
-def ledger_after_one_run(now) -> dict:
-    """Per member, what one uninterrupted run leaves: (balance, points expired, expire
-    entries, lots emptied by them, points left in lots)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT member_id, "
-            "  SUM(points) FILTER (WHERE expires_at > %s), "
-            "  SUM(points) FILTER (WHERE expires_at <= %s), "
-            "  COUNT(*) FILTER (WHERE expires_at <= %s) "
-            "FROM loyalty_lot GROUP BY member_id",
-            [now, now, now],
-        )
-        return {
-            member: (kept, -due, 1, due_lots, kept)
-            for member, kept, due, due_lots in cursor.fetchall()
-        }
-
-
-def ledger_by_member() -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT member.id, member.balance,
-                (SELECT SUM(points) FROM loyalty_ledgerentry
-                 WHERE member_id = member.id AND kind = 'expire'),
-                (SELECT COUNT(*) FROM loyalty_ledgerentry
-                 WHERE member_id = member.id AND kind = 'expire'),
-                (SELECT COUNT(*) FROM loyalty_allocation AS allocation
-                 JOIN loyalty_ledgerentry AS entry ON entry.id = allocation.entry_id
-                 WHERE entry.member_id = member.id AND entry.kind = 'expire'),
-                (SELECT SUM(remaining) FROM loyalty_lot WHERE member_id = member.id)
-            FROM loyalty_member AS member
-            """
-        )
-        return {member: tuple(figures) for member, *figures in cursor.fetchall()}
 
 
 def lots_after_one_run(now) -> dict:
