@@ -78,6 +78,8 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a health check that needs no `SELECT 1` (config/postgresql).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     # Parameters travel apart from the SQL, so psycopg prepares a statement a connection
     # has run 5 times and PostgreSQL stops planning it afresh: the earn and hold
     # statements cost more to plan than to run. (Behind pgbouncer, 1.21 or newer.)

@@ -84,6 +84,44 @@ def test_a_purchase_whose_connection_drops_mid_transaction_leaves_nothing_and_th
     assert_ledger_consistent()
 
 
+def test_a_connection_the_database_ended_between_requests_is_replaced_before_the_next_one(
+    store_and_key, server
+):
+    store, key = store_and_key
+    first = {"phone": "13800138000", "order_id": "POS-1", "amount": "300.00"}
+    second = {"phone": "13800138000", "order_id": "POS-2", "amount": "200.00"}
+    server.submit(post, key, "/api/v1/purchases", first).result()
+    backend = server.submit(backend_of_the_server).result()
+
+    # given the database ended the session the server keeps between requests (a restart,
+    # an idle timeout), and the server has not heard of it
+    terminate(backend)
+    wait_until_ended(backend)
+
+    # when the next purchase comes in
+    response = server.submit(post, key, "/api/v1/purchases", second).result()
+
+    # then the server noticed before running it, and it earned on a new connection
+    assert response.status_code == 201, response.content
+    assert Member.objects.get(phone=PHONE).balance == 500
+    assert server.submit(backend_of_the_server).result() != backend
+    assert_ledger_consistent()
+
+
+def test_a_healthy_connection_is_kept_from_request_to_request(store_and_key, server):
+    store, key = store_and_key
+    purchase = {"phone": "13800138000", "order_id": "POS-1", "amount": "300.00"}
+    server.submit(post, key, "/api/v1/purchases", purchase).result()
+    backend = server.submit(backend_of_the_server).result()
+
+    # when more requests come in on the same, idle and healthy, connection
+    for _ in range(3):
+        server.submit(post, key, "/api/v1/purchases", purchase).result()
+
+    # then the health check passed it each time: no reconnection
+    assert server.submit(backend_of_the_server).result() == backend
+
+
 def test_a_redemption_whose_connection_drops_after_the_debit_leaves_the_points_and_lots_untouched(
     store_and_key, server
 ):
@@ -205,6 +243,21 @@ def tables_written_by(backend: int) -> set[str]:
 def terminate(backend: int) -> None:
     with psycopg.connect(created_test_database_url(), autocommit=True) as killer:
         assert killer.execute("SELECT pg_terminate_backend(%s)", [backend]).fetchone()[0]
+
+
+def backend_of_the_server() -> int:
+    return connections["default"].connection.info.backend_pid
+
+
+def wait_until_ended(backend: int) -> None:
+    with psycopg.connect(created_test_database_url(), autocommit=True) as observer:
+        for _ in range(WAIT_SECONDS * 100):
+            if not observer.execute(
+                "SELECT FROM pg_stat_activity WHERE pid = %s", [backend]
+            ).fetchone():
+                return
+            observer.execute("SELECT pg_sleep(0.01)")
+    pytest.fail(f"backend {backend} did not end")
 
 
 def ledger_of(member: Member) -> tuple:
