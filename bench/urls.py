@@ -1,12 +1,107 @@
+"""The benchmark's own views, beside the application's.
+
+The no-op view gives L_http. The floor views give each path's ceiling on this stack:
+the same server, middleware and database answering with only the SQL the path must
+run (and, for a customer's read, the check of the access token), building nothing.
+No implementation of a path through this stack can be faster than its floor.
+"""
+
+import itertools
+import os
+import random
+from decimal import Decimal
+
+from django.db import connection
 from django.http import HttpResponse
 from django.urls import path
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
 
+from bench.seed import phone_of
 from config.urls import urlpatterns as app_urlpatterns
+from loyalty.expiry import ExpiryPolicy
+from loyalty.models import Program, Store
+from loyalty.selectors import BALANCE_AND_EXPIRING_OF_USER, ENTRIES_OF_USER
+from loyalty.services.purchases import EARN_STATEMENT, points_for_amount
+
+BODY = b'{"ok": true}'
+# A page as the history view asks for it: 50 rows and one more to know there is a next.
+PAGE_ROWS = 51
+FIRST_PAGE_BELOW = 2**63 - 1
+FLOOR_AMOUNT = Decimal("123.45")
 
 
 def noop(request):
     """Through every middleware, to no database: what a request costs before any work."""
-    return HttpResponse(b'{"ok": true}', content_type="application/json")
+    return answered()
 
 
-urlpatterns = [path("bench/noop", noop), *app_urlpatterns]
+def earn_floor(request):
+    """EARN_STATEMENT for a new order of a random member: the earn without reading,
+    checking or answering the request."""
+    with connection.cursor() as cursor:
+        cursor.execute(EARN_STATEMENT, next_earn())
+    return answered()
+
+
+def balance_floor(request):
+    """The token's signature and expiry checked, then the balance read's query."""
+    with connection.cursor() as cursor:
+        cursor.execute(BALANCE_AND_EXPIRING_OF_USER, [user_of_token(request)])
+        cursor.fetchall()
+    return answered()
+
+
+def history_floor(request):
+    """The token's signature and expiry checked, then the first history page's query."""
+    with connection.cursor() as cursor:
+        cursor.execute(ENTRIES_OF_USER, [user_of_token(request), FIRST_PAGE_BELOW, PAGE_ROWS])
+        cursor.fetchall()
+    return answered()
+
+
+def answered():
+    return HttpResponse(BODY, content_type="application/json")
+
+
+def user_of_token(request) -> int:
+    raw_token = request.headers["Authorization"].removeprefix("Bearer ")
+    return int(AccessToken(raw_token)["user_id"])
+
+
+_orders = itertools.count()
+_program: dict = {}
+
+
+def next_earn() -> dict:
+    """Parameters as the earn service writes them, for a phone the seed wrote."""
+    if not _program:
+        program = Program.current()
+        _program.update(
+            earn_rate=program.earn_rate,
+            expiry_policy=program.expiry_policy,
+            store_id=Store.objects.values_list("pk", flat=True).first(),
+            # hot_paths.py tells the server how many members the seed wrote.
+            members=int(os.environ["BENCH_MEMBERS"]),
+        )
+    now = timezone.now()
+    return {
+        "earn_rate": _program["earn_rate"],
+        "expiry_policy": _program["expiry_policy"],
+        "store_id": _program["store_id"],
+        "order_id": f"F{os.getpid()}-{next(_orders)}",
+        "phone": phone_of(random.randint(1, _program["members"])),
+        "amount": FLOOR_AMOUNT,
+        "points": points_for_amount(FLOOR_AMOUNT, _program["earn_rate"]),
+        "expires_at": ExpiryPolicy.parse(_program["expiry_policy"]).expires_at(now),
+        "now": now,
+    }
+
+
+urlpatterns = [
+    path("bench/noop", noop),
+    path("bench/floor/earn", earn_floor),
+    path("bench/floor/balance", balance_floor),
+    path("bench/floor/history", history_floor),
+    *app_urlpatterns,
+]

@@ -50,4 +50,10 @@ def test_the_hot_paths_benchmark_prints_its_table_and_keeps_the_ledger(tmp_path)
         "history page, 10× history",
     }
     assert all(row["rps"] > 0 for row in results["paths"])
+    assert {floor["path"] for floor in results["floors"]} == {
+        "earn",
+        "balance read",
+        "history page",
+    }
+    assert all(floor["rps"] > 0 for floor in results["floors"])
     assert results["ledger_breaches_after"] == 0

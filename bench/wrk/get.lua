@@ -1,2 +1,2 @@
--- GET /bench/noop: the web stack's limit.
+-- GET the URL as given: the no-op view (L_http) and the earn floor.
 dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
