@@ -16,7 +16,7 @@ from django.db.backends.postgresql import base
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def is_usable(self):
-        if self.connection is None or self.connection.closed or self.connection.broken:
+        if self.connection is None or self.connection.closed:
             return False
         readiness = select.poll()
         readiness.register(self.connection.fileno(), select.POLLIN | select.POLLPRI)
