@@ -12,11 +12,17 @@ slow `SELECT 1` would have found it.
 import select
 
 from django.db.backends.postgresql import base
+from psycopg.pq import TransactionStatus
+
+# Where `SELECT 1` would fail: a query still running, an aborted transaction, a lost link.
+UNUSABLE_STATES = {TransactionStatus.ACTIVE, TransactionStatus.INERROR, TransactionStatus.UNKNOWN}
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def is_usable(self):
         if self.connection is None or self.connection.closed:
+            return False
+        if self.connection.info.transaction_status in UNUSABLE_STATES:
             return False
         readiness = select.poll()
         readiness.register(self.connection.fileno(), select.POLLIN | select.POLLPRI)

@@ -1,6 +1,8 @@
 """Fault injection: the database connection of a request is dropped while the request
 is inside its transaction, after it wrote the entry, the lot and the new balance but
 before it committed. Nothing of it may remain, and the client's retry succeeds, once.
+And between requests: a kept connection the database ended, or left in a failed
+transaction, is replaced before the next request runs (config/postgresql).
 
 Each request runs in a thread of its own, as in a server, so that its connection is
 not the test's; the thread serves the retry too, on a new connection."""
@@ -120,6 +122,26 @@ def test_a_healthy_connection_is_kept_from_request_to_request(store_and_key, ser
 
     # then the health check passed it each time: no reconnection
     assert server.submit(backend_of_the_server).result() == backend
+
+
+def test_a_connection_left_in_an_aborted_transaction_fails_the_health_check(db):
+    connection = connections["default"]
+    connection.ensure_connection()
+    assert connection.is_usable()
+
+    # given a transaction that failed and was not rolled back
+    raw = connection.connection
+    raw.autocommit = False
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        raw.execute("SELECT 1 / 0")
+
+    # then the connection is not fit for the next request, as `SELECT 1` would have found
+    try:
+        assert not connection.is_usable()
+    finally:
+        raw.rollback()
+        raw.autocommit = True
+    assert connection.is_usable()
 
 
 def test_a_redemption_whose_connection_drops_after_the_debit_leaves_the_points_and_lots_untouched(
