@@ -7,6 +7,7 @@ bodies to that.
 
 from functools import partial
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
@@ -44,8 +45,9 @@ class MeView(CustomerAPIView):
     )
     def get(self, request):
         balance, expiring = selectors.balance_and_expiring_of_user(user=request.user)
+        zone = timezone.get_current_timezone()
         for row in expiring:
-            row["expires_at"] = local_iso(row["expires_at"])
+            row["expires_at"] = local_iso(row["expires_at"], zone)
         return Response({"phone": request.user.phone, "balance": balance, "expiring": expiring})
 
 
@@ -82,6 +84,7 @@ class MyTransactionsView(CustomerAPIView):
         page = paginator.paginate_rows(
             request, partial(selectors.entries_of_user, user=request.user)
         )
+        zone = timezone.get_current_timezone()
         for row in page:
-            row["created_at"] = local_iso(row["created_at"])
+            row["created_at"] = local_iso(row["created_at"], zone)
         return paginator.get_paginated_response(page)
