@@ -212,7 +212,8 @@ def redemption_body(redemption) -> dict:
     }
 
 
-DISCOUNT_FIELD = s.RedemptionOutput._declared_fields["discount"]
+# Built once: the serializer's own field writes the amount exactly as the schema says.
+DISCOUNT_FIELD = s.RedemptionOutput().fields["discount"]
 
 
 REDEMPTION_EXAMPLE = {
