@@ -431,6 +431,7 @@ def start_expiry_job(as_of) -> subprocess.Popen:
 
 def limit_scripts() -> dict[str, Path]:
     """pgbench scripts; earn's and redeem's run the application's own statements."""
+    from loyalty.selectors import MEMBER_BY_PHONE
     from loyalty.services.purchases import EARN_STATEMENT
     from loyalty.services.redemptions import HOLD_READ, HOLD_WRITE
 
@@ -444,8 +445,10 @@ def limit_scripts() -> dict[str, Path]:
             EARN_STATEMENT,
             earn_rate="1",
             expiry_policy="'months:12'",
+            kind="'earn'",
             store_id=":store",
             order_id="'L' || :order",
+            reference="'L' || :order",
             phone=phone,
             amount="123.45",
             points="123",
@@ -454,17 +457,20 @@ def limit_scripts() -> dict[str, Path]:
         )
     )
     hold = {"store_id": ":store", "member_id": ":member", "order_id": "'L' || :order"}
+    lookup = MEMBER_BY_PHONE.replace("%s", phone)
     redeem = SCRATCH / "redeem.sql"
     redeem.write_text(
         "-- L_redeem: the view's member lookup, then HOLD_READ and HOLD_WRITE of\n"
         "-- loyalty/services/redemptions.py in one transaction: 100 points on a new order.\n"
         + new_order
-        + f"SELECT * FROM loyalty_member WHERE phone = {phone} ORDER BY id LIMIT 1;\n"
+        + f"{lookup};\n"
         + "BEGIN;\n"
         + pgbench_statement(HOLD_READ, **hold)
         + pgbench_statement(
             HOLD_WRITE,
             **hold,
+            kind="'redeem'",
+            reference="'L' || :order",
             points="100",
             order_total="100.00",
             discount="1.00",

@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from bench.seed import phone_of
 from config.urls import urlpatterns as app_urlpatterns
 from loyalty.expiry import ExpiryPolicy
-from loyalty.models import Program, Store
+from loyalty.models import LedgerEntry, Program, Store
 from loyalty.selectors import BALANCE_AND_EXPIRING_OF_USER, ENTRIES_OF_USER
 from loyalty.services.purchases import EARN_STATEMENT, points_for_amount
 
@@ -85,11 +85,14 @@ def next_earn() -> dict:
             members=int(os.environ["BENCH_MEMBERS"]),
         )
     now = timezone.now()
+    order_id = f"F{os.getpid()}-{next(_orders)}"
     return {
         "earn_rate": _program["earn_rate"],
         "expiry_policy": _program["expiry_policy"],
+        "kind": LedgerEntry.Kind.EARN,
         "store_id": _program["store_id"],
-        "order_id": f"F{os.getpid()}-{next(_orders)}",
+        "order_id": order_id,
+        "reference": order_id,
         "phone": phone_of(random.randint(1, _program["members"])),
         "amount": FLOOR_AMOUNT,
         "points": points_for_amount(FLOOR_AMOUNT, _program["earn_rate"]),

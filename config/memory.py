@@ -25,9 +25,6 @@ class BriefMemory:
             self._forget_the_old()
         self._entries[key] = (time.time() + self.seconds, value)
 
-    def forget(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
-
     def forget_all(self, **_signal) -> None:
         """Also a signal receiver: connect it to the saves that change what is remembered."""
         self._entries.clear()

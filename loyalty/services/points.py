@@ -1,4 +1,4 @@
-"""The core that moves points. Every refund, release, reward, adjustment and
+"""The one core that moves points. Every refund, release, reward, adjustment and
 cancel is a thin caller of `credit`, `debit` or `restore`.
 
 Each function writes the ledger entry, the lots and the cached balance
@@ -6,11 +6,14 @@ together, so the invariants of DESIGN.md section 3 live here. Callers open the
 transaction and hold the member's row lock (`member_lock`) before calling; lots
 are locked after the member, never before.
 
-Three hot paths write the same rows in set-based SQL on PostgreSQL instead, for
-throughput: the earn (`purchases.EARN_STATEMENT`), the hold
-(`redemptions.HOLD_WRITE`) and the expiry job. Each writes exactly what these
-functions would, in the same lock order, and the invariant tests hold them to it;
-on SQLite they call these functions.
+The two hottest movements make their whole write in one statement on
+PostgreSQL, for throughput: the earn (`purchases.EARN_STATEMENT`) and the hold
+(`redemptions.HOLD_WRITE`). Their writes of points are this core's too, in
+set-based form: `CREDIT_CTES` and `DEBIT_CTES` write what `credit` and `debit`
+write, in the same lock order, and the invariant tests hold them to it. On SQLite
+those paths call the functions. The expiry job has set-based SQL of its own
+(`expiry.py`): it empties every due lot of many members at once, a movement no
+function here makes.
 """
 
 from dataclasses import dataclass
@@ -98,6 +101,76 @@ def restore(*, member: Member, debit_entry: LedgerEntry, kind: str, cause: Cause
         debit_entry=debit_entry, entry=entry, points=_clamp(entry.balance_after, 0, points)
     )
     return entry
+
+
+# --- Set-based forms, for a movement made in one statement. Each is CTEs of a WITH
+# clause; the caller's statement passes %(points)s, %(kind)s, %(store_id)s,
+# %(reference)s and %(now)s, and reads the CTEs `member` and `entry` afterwards.
+
+# `credit`, after the caller's CTE `member` has locked (or created) the member and added
+# the points to its balance, RETURNING id, balance. With %(expires_at)s for the lot.
+CREDIT_CTES = """
+entry AS (
+    INSERT INTO loyalty_ledgerentry (
+        member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
+    )
+    SELECT id, %(kind)s, %(points)s, balance, %(store_id)s, '', %(reference)s, '', %(now)s
+    FROM member WHERE %(points)s > 0
+    RETURNING id, member_id, balance_after
+),
+lot AS (
+    -- A debt from a refund is paid first: only what is left becomes a lot.
+    INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
+    SELECT member_id, id, LEAST(balance_after, %(points)s), LEAST(balance_after, %(points)s),
+           %(expires_at)s, %(now)s
+    FROM entry WHERE balance_after > 0
+)
+"""
+
+# `debit`, for the member %(member_id)s the caller has locked already. The open lots
+# in debit order with a running sum: each lot gives what the points still need after
+# the lots before it. Nothing is written unless they cover the points; then `member`
+# is the member with its new balance and `entry` the debit's entry.
+DEBIT_CTES = """
+open_lots AS (
+    SELECT id, remaining,
+           SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
+    FROM (
+        SELECT id, remaining, expires_at FROM loyalty_lot
+        WHERE member_id = %(member_id)s AND remaining > 0
+        ORDER BY expires_at ASC NULLS LAST, id
+        FOR UPDATE
+    ) AS locked
+),
+taken AS (
+    SELECT id, LEAST(remaining, %(points)s - before) AS points
+    FROM open_lots WHERE before < %(points)s
+),
+covered AS (
+    SELECT FROM taken HAVING SUM(points) = %(points)s
+),
+member AS (
+    UPDATE loyalty_member SET balance = balance - %(points)s
+    WHERE id = %(member_id)s AND EXISTS (SELECT FROM covered)
+    RETURNING id, balance
+),
+entry AS (
+    INSERT INTO loyalty_ledgerentry (
+        member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
+    )
+    SELECT id, %(kind)s, -%(points)s, balance, %(store_id)s, '', %(reference)s, '', %(now)s
+    FROM member
+    RETURNING id
+),
+emptied AS (
+    UPDATE loyalty_lot AS lot SET remaining = lot.remaining - taken.points
+    FROM taken WHERE lot.id = taken.id AND EXISTS (SELECT FROM covered)
+),
+allocated AS (
+    INSERT INTO loyalty_allocation (entry_id, lot_id, points)
+    SELECT entry.id, taken.id, taken.points FROM entry CROSS JOIN taken
+)
+"""
 
 
 def refuse_beyond_balance(balance: int, points: int) -> None:

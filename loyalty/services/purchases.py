@@ -22,7 +22,7 @@ from loyalty.expiry import ExpiryPolicy
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase, Refund, Store
 
 from .members import member_lock_or_create
-from .points import Cause, credit, debit, member_lock
+from .points import CREDIT_CTES, Cause, credit, debit, member_lock
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal)
 # The parameters are what the rules make of the purchase. The program row must
 # still hold the rules they came from, or nothing is written and the caller reads
 # the rules again; so a rules change is never missed, and its read costs no round trip.
-EARN_STATEMENT = """
+# The member is locked (or created) with the points added; the core's CREDIT_CTES
+# write the entry and the lot.
+EARN_STATEMENT = f"""
 WITH rules AS (
     SELECT FROM loyalty_program
     WHERE id = 1 AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
@@ -82,21 +84,7 @@ member AS (
     ON CONFLICT (phone) DO UPDATE SET balance = loyalty_member.balance + EXCLUDED.balance
     RETURNING id, balance
 ),
-entry AS (
-    INSERT INTO loyalty_ledgerentry (
-        member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
-    )
-    SELECT id, 'earn', %(points)s, balance, %(store_id)s, '', %(order_id)s, '', %(now)s
-    FROM member WHERE %(points)s > 0
-    RETURNING id, member_id, balance_after
-),
-lot AS (
-    -- A debt from a refund is paid first: only what is left becomes a lot.
-    INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
-    SELECT member_id, id, LEAST(balance_after, %(points)s), LEAST(balance_after, %(points)s),
-           %(expires_at)s, %(now)s
-    FROM entry WHERE balance_after > 0
-),
+{CREDIT_CTES},
 purchase AS (
     INSERT INTO loyalty_purchase (
         store_id, order_id, member_id, amount, earn_rate, points_earned, earn_entry_id,
@@ -156,8 +144,10 @@ def _earn_parameters(*, store, phone, order_id, amount) -> dict:
     now = timezone.now()
     return {
         **_RULES,
+        "kind": LedgerEntry.Kind.EARN,
         "store_id": store.pk,
         "order_id": order_id,
+        "reference": order_id,
         "phone": phone,
         "amount": amount,
         "points": points_for_amount(amount, _RULES["earn_rate"]),

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from config.errors import AppError
 from loyalty.models import LedgerEntry, Member, Program, Redemption, Store
 
-from .points import Cause, debit, member_lock, refuse_beyond_balance, restore
+from .points import DEBIT_CTES, Cause, debit, member_lock, refuse_beyond_balance, restore
 
 CENT = Decimal("0.01")
 RELEASE_BATCH = 500
@@ -75,47 +75,9 @@ WHERE member.id = %(member_id)s AND program.id = 1
 FOR UPDATE OF member
 """
 
-# The open lots in debit order with a running sum: each lot gives what the points
-# still need after the lots before it. Nothing is written unless they cover them all.
-HOLD_WRITE = """
-WITH open_lots AS (
-    SELECT id, remaining,
-           SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
-    FROM (
-        SELECT id, remaining, expires_at FROM loyalty_lot
-        WHERE member_id = %(member_id)s AND remaining > 0
-        ORDER BY expires_at ASC NULLS LAST, id
-        FOR UPDATE
-    ) AS locked
-),
-taken AS (
-    SELECT id, LEAST(remaining, %(points)s - before) AS points
-    FROM open_lots WHERE before < %(points)s
-),
-covered AS (
-    SELECT FROM taken HAVING SUM(points) = %(points)s
-),
-member AS (
-    UPDATE loyalty_member SET balance = balance - %(points)s
-    WHERE id = %(member_id)s AND EXISTS (SELECT FROM covered)
-    RETURNING id, balance
-),
-entry AS (
-    INSERT INTO loyalty_ledgerentry (
-        member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
-    )
-    SELECT id, 'redeem', -%(points)s, balance, %(store_id)s, '', %(order_id)s, '', %(now)s
-    FROM member
-    RETURNING id
-),
-emptied AS (
-    UPDATE loyalty_lot AS lot SET remaining = lot.remaining - taken.points
-    FROM taken WHERE lot.id = taken.id AND EXISTS (SELECT FROM covered)
-),
-allocated AS (
-    INSERT INTO loyalty_allocation (entry_id, lot_id, points)
-    SELECT entry.id, taken.id, taken.points FROM entry CROSS JOIN taken
-)
+# The core's DEBIT_CTES take the points from the lots; then the redemption is written.
+HOLD_WRITE = f"""
+WITH {DEBIT_CTES}
 INSERT INTO loyalty_redemption (
     store_id, order_id, member_id, order_total, points, discount, status, hold_expires_at,
     debit_entry_id, created_at
@@ -221,9 +183,11 @@ def _read_for_hold(cursor, parameters: dict):
 
 def _write_parameters(redemption: Redemption) -> dict:
     return {
+        "kind": LedgerEntry.Kind.REDEEM,
         "store_id": redemption.store.pk,
         "member_id": redemption.member.pk,
         "order_id": redemption.order_id,
+        "reference": redemption.order_id,
         "order_total": redemption.order_total,
         "points": redemption.points,
         "discount": redemption.discount,

@@ -157,7 +157,7 @@ def test_a_redemption_whose_connection_drops_after_the_debit_leaves_the_points_a
     # redemptions, so the hold waits there, after debiting the lots, until its connection is cut
     with redemption_held_open(store_id=store.pk, order_id="POS-2"):
         request = server.submit(post, key, "/api/v1/redemptions", hold, "hold-1")
-        backend = wait_for_backend_waiting_on_a_lock("WITH open_lots AS")
+        backend = wait_for_backend_waiting_on_a_lock("open_lots AS (")
         assert {
             "loyalty_member",
             "loyalty_ledgerentry",
