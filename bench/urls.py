@@ -19,15 +19,15 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from bench.seed import phone_of
 from config.urls import urlpatterns as app_urlpatterns
+from loyalty.api.pagination import NewestFirstRows
 from loyalty.expiry import ExpiryPolicy
 from loyalty.models import LedgerEntry, Program, Store
-from loyalty.selectors import BALANCE_AND_EXPIRING_OF_USER, ENTRIES_OF_USER
+from loyalty.selectors import BALANCE_AND_EXPIRING_OF_USER, ENTRIES_OF_USER, LARGEST_ID
 from loyalty.services.purchases import EARN_STATEMENT, points_for_amount
 
 BODY = b'{"ok": true}'
-# A page as the history view asks for it: 50 rows and one more to know there is a next.
-PAGE_ROWS = 51
-FIRST_PAGE_BELOW = 2**63 - 1
+# A page as the history view asks for it: one row more than it shows, to know of a next.
+PAGE_ROWS = NewestFirstRows.page_size + 1
 FLOOR_AMOUNT = Decimal("123.45")
 
 
@@ -55,7 +55,7 @@ def balance_floor(request):
 def history_floor(request):
     """The token's signature and expiry checked, then the first history page's query."""
     with connection.cursor() as cursor:
-        cursor.execute(ENTRIES_OF_USER, [user_of_token(request), FIRST_PAGE_BELOW, PAGE_ROWS])
+        cursor.execute(ENTRIES_OF_USER, [user_of_token(request), LARGEST_ID, PAGE_ROWS])
         cursor.fetchall()
     return answered()
 

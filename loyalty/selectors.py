@@ -10,6 +10,8 @@ from loyalty.models import LedgerCheckRun, LedgerEntry, Lot, Member
 
 # The nearest expiry dates are what a customer or a clerk acts on; more is noise.
 EXPIRING_DATES_SHOWN = 20
+# The largest value of a bigint id: a first history page starts below it.
+LARGEST_ID = 2**63 - 1
 
 
 def member_by_phone(*, phone: str) -> Member | None:
@@ -77,7 +79,7 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
     the index on (member, -id), the member found by a subquery the planner cannot walk."""
     with connection.cursor() as cursor:
         cursor.execute(
-            ENTRIES_OF_USER, [user.pk, _ID_ABOVE_ALL if before_id is None else before_id, limit]
+            ENTRIES_OF_USER, [user.pk, LARGEST_ID if before_id is None else before_id, limit]
         )
         rows = cursor.fetchall()
     return [
@@ -91,10 +93,6 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
         }
         for entry_id, kind, points, balance_after, created_at, reference in rows
     ]
-
-
-# No bigint id is as large: a first page starts below it.
-_ID_ABOVE_ALL = 2**63 - 1
 
 
 def _database_datetime(value) -> datetime:

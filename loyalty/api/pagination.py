@@ -4,6 +4,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
 from config.errors import AppError
+from loyalty.selectors import LARGEST_ID
 
 
 class NewestFirstCursor(CursorPagination):
@@ -40,10 +41,6 @@ class NewestFirstCursor(CursorPagination):
                 },
             },
         }
-
-
-# The largest value of a bigint id column.
-LARGEST_ID = 2**63 - 1
 
 
 class NewestFirstRows(NewestFirstCursor):
