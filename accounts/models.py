@@ -69,6 +69,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self):
         return self.phone
 
+    @property
+    def is_customer(self) -> bool:
+        """Staff are people of the merchant: they log in to admin, with a second
+        factor, and the customer flows (SMS codes, app login) refuse them."""
+        return not (self.is_staff or self.is_superuser)
+
     def clean(self):
         super().clean()
         with contextlib.suppress(InvalidPhone):  # the field's validator reports it

@@ -26,6 +26,7 @@ from config.errors import AppError
 from loyalty.services.members import member_link_user
 
 from .limits import Limit
+from .login_guard import LoginThrottled, login_attempt_admit
 from .models import SmsCode, SmsMessage, User
 from .phones import mask_phone, phone_region
 
@@ -99,21 +100,22 @@ def password_reset(*, phone: str, code: str, new_password: str) -> None:
 
 
 def tokens_for_login(*, phone: str, password: str, client_ip: str) -> dict:
-    """Tokens for the right phone and password. Failures are counted per phone
-    and per client IP; past the limit every attempt is refused for a while."""
-    limits = _login_limits(phone=phone, client_ip=client_ip)
-    if any(limit.reached(ident) for limit, ident in limits):
+    """Tokens for the right phone and password of a customer. Every attempt is
+    counted before the password is checked (accounts/login_guard.py); staff
+    accounts are answered as a wrong password: they log in to admin only."""
+    try:
+        attempt = login_attempt_admit(phone=phone, client_ip=client_ip)
+    except LoginThrottled as throttled:
         raise AppError(
             "throttled",
             _("Too many failed logins. Try again later."),
-            details={"retry_after": settings.LOGIN_FAILURE_WINDOW_SECONDS},
-        )
+            details={"retry_after": throttled.retry_after},
+        ) from None
     # Django runs the password hasher for unknown phones too, so both take as long.
     user = authenticate(phone=phone, password=password)
-    if user is None:
-        for limit, ident in limits:
-            limit.hit(ident)
+    if user is None or not user.is_customer:
         raise AppError("not_authenticated", _("The phone number or the password is wrong."))
+    attempt.succeeded()
     return tokens_for(user)
 
 
@@ -174,14 +176,6 @@ def _count_against_sending_caps(*, phone: str, client_ip: str) -> None:
             _("Too many codes requested. Try again later."),
             details={"retry_after": refusing.window_seconds},
         )
-
-
-def _login_limits(*, phone: str, client_ip: str) -> list[tuple[Limit, str]]:
-    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
-    return [
-        (Limit("login-phone", settings.LOGIN_FAILURES_PER_PHONE, window), phone),
-        (Limit("login-ip", settings.LOGIN_FAILURES_PER_IP, window), client_ip),
-    ]
 
 
 def _code_issue(*, phone: str, purpose: str) -> str:

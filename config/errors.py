@@ -67,7 +67,12 @@ _DRF_CODES = [
 
 def api_exception_handler(exc, context):
     if isinstance(exc, AppError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        headers = {}
+        if exc.code == "throttled" and "retry_after" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after"])
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers
+        )
     if isinstance(exc, drf.ValidationError):
         return _validation_error_response(exc)
     if isinstance(exc, Http404):

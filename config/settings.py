@@ -142,8 +142,12 @@ SMS_CAP_PER_PHONE_PER_MINUTE = env.int("SMS_CAP_PER_PHONE_PER_MINUTE", default=1
 SMS_CAP_PER_PHONE_PER_HOUR = env.int("SMS_CAP_PER_PHONE_PER_HOUR", default=5)
 SMS_CAP_PER_IP_PER_HOUR = env.int("SMS_CAP_PER_IP_PER_HOUR", default=20)
 SMS_CAP_TOTAL_PER_HOUR = env.int("SMS_CAP_TOTAL_PER_HOUR", default=1000)
-LOGIN_FAILURES_PER_PHONE = env.int("LOGIN_FAILURES_PER_PHONE", default=5)
+# Failed logins (accounts/login_guard.py): hard limits per phone and address together and
+# per address; on the phone alone a delay that doubles up to the maximum, never a lockout.
+LOGIN_FAILURES_PER_PHONE_AND_IP = env.int("LOGIN_FAILURES_PER_PHONE_AND_IP", default=5)
 LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_FAILURES_PER_PHONE_BEFORE_DELAY = env.int("LOGIN_FAILURES_PER_PHONE_BEFORE_DELAY", default=5)
+LOGIN_DELAY_MAX_SECONDS = env.int("LOGIN_DELAY_MAX_SECONDS", default=60)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 
 SIMPLE_JWT = {
