@@ -23,7 +23,7 @@ from config.errors import AppError
 from loyalty.models import IdempotentRequest, Member
 from loyalty.services.points import member_lock
 
-from .models import SmsCode, SmsMessage, User
+from .models import SmsCode, SmsCodeRequest, SmsMessage, User
 from .phones import mask_phone
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ def customer_erase(*, member_id: int, staff_user: User | None = None) -> Erasure
             _account_delete(user)
         _log_entries_unname(Member, member.pk)
         codes_deleted, _by_model = SmsCode.objects.filter(phone=phone).delete()
+        # A request not decided yet would become a code: it goes as one.
+        requests_deleted, _by_model = SmsCodeRequest.objects.filter(phone=phone).delete()
+        codes_deleted += requests_deleted
         texts_deleted, _by_model = SmsMessage.objects.filter(phone=phone).delete()
         answers_scrubbed = _stored_answers_scrub(phone)
     logger.info(

@@ -115,6 +115,30 @@ class SmsCode(models.Model):
         return f"{self.get_purpose_display()} {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class SmsCodeRequest(models.Model):
+    """A request for a code, answered at once and decided by a task after the answer.
+
+    What a request leads to depends on the phone: a code, a notice that the number
+    has an account, or a code that is never sent. Deciding it in the task leaves the
+    request itself the same work for every phone (this row and one task), so the
+    answer's timing does not tell which phones are registered. The task deletes the
+    row once it has decided; a row still here a minute on lost its task.
+    """
+
+    phone = models.CharField(_("phone"), max_length=16)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=SmsCode.Purpose.choices)
+    # The texts are written in the language the request asked in.
+    language = models.CharField(_("language"), max_length=10)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("SMS code request")
+        verbose_name_plural = _("SMS code requests")
+
+    def __str__(self):
+        return f"{self.get_purpose_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class SmsMessage(models.Model):
     """The outbox: one text to send, delivered by a Celery task after commit.
 

@@ -6,7 +6,6 @@ is only what the SMS says, and nobody but the phone's owner reads that.
 
 import hashlib
 import hmac
-import logging
 import secrets
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -27,35 +26,80 @@ from loyalty.services.members import member_link_user
 
 from .limits import Limit
 from .login_guard import LoginThrottled, login_attempt_admit
-from .models import SmsCode, SmsMessage, User
-from .phones import mask_phone, phone_region
-
-logger = logging.getLogger(__name__)
+from .models import SmsCode, SmsCodeRequest, SmsMessage, User
+from .phones import phone_region
+from .sms_caps import sms_caps_take
+from .sms_delivery import STRANDED_AFTER
 
 Purpose = SmsCode.Purpose
 
 
 def sms_code_request(*, phone: str, purpose: str, client_ip: str) -> None:
-    """Send a sign-up or reset code to `phone`, within the sending caps.
+    """Accept a request for a sign-up or reset code, within the sending caps.
 
-    A registered phone asking for a sign-up code is told so by SMS instead; an
-    unknown phone asking for a reset gets nothing. The caller sees no difference.
+    The request does the same work whatever the phone: one row, and a task after
+    commit that decides what to send (`sms_code_request_handle`).
     """
     _refuse_unserved_region(phone)
-    _count_against_sending_caps(phone=phone, client_ip=client_ip)
-    registered = User.objects.filter(phone=phone).exists()
+    sms_caps_take(phone=phone, client_ip=client_ip)
     with transaction.atomic():
-        if purpose == Purpose.SIGNUP and registered:
-            _live_codes(phone, Purpose.SIGNUP).update(superseded_at=timezone.now())
-            sms_enqueue(
-                phone=phone,
-                body=_(
-                    "This number already has an account. Forgot the password? Reset it in the app."
-                ),
-            )
-        elif purpose == Purpose.SIGNUP or registered:
-            code = _code_issue(phone=phone, purpose=purpose)
-            sms_enqueue(phone=phone, body=_code_text(code, purpose), expires_at=_code_expiry())
+        request = SmsCodeRequest.objects.create(
+            phone=phone, purpose=purpose, language=translation.get_language() or ""
+        )
+        transaction.on_commit(lambda: _code_request_handle_later(request.pk))
+
+
+def _code_request_handle_later(request_id: int) -> None:
+    from .tasks import sms_code_request_handle
+
+    sms_code_request_handle.delay(request_id)
+
+
+def sms_code_request_handle(*, request_id: int) -> None:
+    """Decide a code request once: every phone gets a fresh code, kept as a hash;
+    what the phone is told depends on who owns it.
+
+    - sign-up, new number: the code;
+    - sign-up, a customer's number: that it has an account (the code is not sent);
+    - reset, a customer's number: the code;
+    - anything else (reset of an unknown number, staff numbers): nothing.
+    Codes are issued even when they are not sent, so that guessing one costs the
+    same work for every phone, and no guess tells whether the phone is registered.
+    """
+    with transaction.atomic():
+        request = SmsCodeRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None:
+            return
+        # A request that waited longer than a code lives was given up on by its sender.
+        if request.created_at > timezone.now() - _code_lifetime():
+            with translation.override(request.language or settings.LANGUAGE_CODE):
+                _code_request_answer(request.phone, request.purpose)
+        request.delete()
+
+
+def _code_request_answer(phone: str, purpose: str) -> None:
+    owner = User.objects.filter(phone=phone).first()
+    code = _code_issue(phone=phone, purpose=purpose)
+    if owner is not None and not owner.is_customer:
+        return
+    if purpose == Purpose.SIGNUP and owner is not None:
+        sms_enqueue(
+            phone=phone,
+            body=_("This number already has an account. Forgot the password? Reset it in the app."),
+        )
+    elif purpose == Purpose.SIGNUP or owner is not None:
+        sms_enqueue(phone=phone, body=_code_text(code, purpose), expires_at=_code_expiry())
+
+
+def sms_code_requests_stranded() -> list[int]:
+    """Requests whose task never reached the broker, while a code still has a use."""
+    now = timezone.now()
+    return list(
+        SmsCodeRequest.objects.filter(
+            created_at__lte=now - STRANDED_AFTER,
+            created_at__gt=now - _code_lifetime(),
+        ).values_list("pk", flat=True)[:1000]
+    )
 
 
 def user_signup(*, phone: str, code: str, password: str) -> dict:
@@ -86,16 +130,18 @@ def _customer_create(*, phone: str, password: str) -> User | None:
 
 
 def password_reset(*, phone: str, code: str, new_password: str) -> None:
-    """Set a new password with a reset code; every token issued before stops working."""
+    """Set a customer's new password with a reset code; every token issued before
+    stops working. Staff reset theirs in admin, never by SMS."""
     existing = User.objects.filter(phone=phone).first()
     _validate_new_password(new_password, existing or User(phone=phone))
     with transaction.atomic():
         accepted = _code_consume(phone=phone, purpose=Purpose.PASSWORD_RESET, code=code)
-        if accepted:
-            user = User.objects.select_for_update().get(phone=phone)
+        # Unknown and staff phones have codes too, never sent (sms_code_request_handle).
+        user = User.objects.select_for_update().filter(phone=phone).first() if accepted else None
+        if user is not None and user.is_customer:
             user.set_password(new_password)
             user.save(update_fields=["password"])
-    if not accepted:
+    if user is None or not user.is_customer:
         raise _invalid_code()
 
 
@@ -132,8 +178,10 @@ def access_token_refresh(*, refresh: str) -> str:
     except TokenError:
         raise AppError("not_authenticated", _("The refresh token is not valid.")) from None
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
-    if user is None or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
-        user.password
+    if (
+        user is None
+        or not user.is_customer
+        or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password)
     ):
         raise AppError("not_authenticated", _("The refresh token is not valid."))
     return str(token.access_token)
@@ -159,25 +207,6 @@ def _refuse_unserved_region(phone: str) -> None:
         )
 
 
-def _count_against_sending_caps(*, phone: str, client_ip: str) -> None:
-    # Counted in this order and only until one refuses: a client past its own cap
-    # uses up neither the phone's allowance nor everyone's total.
-    caps = [
-        (Limit("sms-ip-hour", settings.SMS_CAP_PER_IP_PER_HOUR, 3600), client_ip),
-        (Limit("sms-phone-minute", settings.SMS_CAP_PER_PHONE_PER_MINUTE, 60), phone),
-        (Limit("sms-phone-hour", settings.SMS_CAP_PER_PHONE_PER_HOUR, 3600), phone),
-        (Limit("sms-total-hour", settings.SMS_CAP_TOTAL_PER_HOUR, 3600), "all"),
-    ]
-    refusing = next((limit for limit, ident in caps if not limit.hit(ident)), None)
-    if refusing is not None:
-        logger.warning("SMS cap %s reached for %s", refusing.name, mask_phone(phone))
-        raise AppError(
-            "throttled",
-            _("Too many codes requested. Try again later."),
-            details={"retry_after": refusing.window_seconds},
-        )
-
-
 def _code_issue(*, phone: str, purpose: str) -> str:
     """A fresh 6-digit code; any earlier live code for this phone and purpose dies."""
     now = timezone.now()
@@ -194,8 +223,17 @@ def _code_issue(*, phone: str, purpose: str) -> str:
 
 
 def _code_consume(*, phone: str, purpose: str, code: str) -> bool:
-    """Use the live code up if `code` is it. A wrong guess is counted, and the
-    caller commits that count even though its request fails."""
+    """Use the live code up if `code` is it. A wrong guess is counted, on the code
+    and on the phone's budget across codes, and the caller commits the code's
+    count even though its request fails."""
+    guesses = Limit("code-guesses-phone", settings.SMS_CODE_WRONG_GUESSES_PER_PHONE_PER_HOUR, 3600)
+    waiting = guesses.take(phone)
+    if waiting:
+        raise AppError(
+            "throttled",
+            _("Too many wrong codes for this number. Try again later."),
+            details={"retry_after": waiting},
+        )
     live = _live_codes(phone, purpose).select_for_update().order_by("-created_at").first()
     if (
         live is None
@@ -207,6 +245,7 @@ def _code_consume(*, phone: str, purpose: str, code: str) -> bool:
         live.attempts += 1
         live.save(update_fields=["attempts"])
         return False
+    guesses.give_back(phone)
     live.used_at = timezone.now()
     live.save(update_fields=["used_at"])
     return True
@@ -223,8 +262,12 @@ def _code_hmac(phone: str, purpose: str, code: str) -> str:
     return hmac.new(settings.SMS_CODE_SECRET.encode(), message, hashlib.sha256).hexdigest()
 
 
+def _code_lifetime() -> timedelta:
+    return timedelta(minutes=settings.SMS_CODE_TTL_MINUTES)
+
+
 def _code_expiry():
-    return timezone.now() + timedelta(minutes=settings.SMS_CODE_TTL_MINUTES)
+    return timezone.now() + _code_lifetime()
 
 
 def _code_text(code: str, purpose: str) -> str:

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import sms_delivery
+from . import services, sms_delivery
 from .sms import SmsDeliveryError
 
 # Provider outages are usually short: 10 s, 20 s, 40 s, … up to 10 minutes.
@@ -22,10 +22,20 @@ def sms_deliver(self, message_id: int) -> None:
         raise self.retry(exc=exc, countdown=countdown) from None
 
 
+@shared_task(name="accounts.tasks.sms_code_request_handle")
+def sms_code_request_handle(request_id: int) -> None:
+    """Decide what a code request sends; a request already decided is gone."""
+    services.sms_code_request_handle(request_id=request_id)
+
+
 @shared_task(name="accounts.tasks.sms_requeue_stranded")
 def sms_requeue_stranded() -> int:
-    """Every minute: hand the worker messages whose task never reached the broker."""
+    """Every minute: hand the worker the code requests and messages whose task never
+    reached the broker."""
+    request_ids = services.sms_code_requests_stranded()
+    for request_id in request_ids:
+        sms_code_request_handle.delay(request_id)
     message_ids = sms_delivery.sms_stranded_ids()
     for message_id in message_ids:
         sms_deliver.delay(message_id)
-    return len(message_ids)
+    return len(request_ids) + len(message_ids)

@@ -104,6 +104,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.password_validation.PhoneNotInPasswordValidator"},
 ]
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
@@ -138,10 +139,19 @@ TWILIO_FROM = env.str("TWILIO_FROM", default="")
 SMS_CODE_SECRET = env.str("SMS_CODE_SECRET", default=SECRET_KEY)
 SMS_CODE_TTL_MINUTES = 10
 SMS_CODE_MAX_GUESSES = 5
+# Wrong guesses a phone may make in an hour across all its codes: a new code must not
+# bring fresh guesses.
+SMS_CODE_WRONG_GUESSES_PER_PHONE_PER_HOUR = env.int(
+    "SMS_CODE_WRONG_GUESSES_PER_PHONE_PER_HOUR", default=10
+)
 SMS_CAP_PER_PHONE_PER_MINUTE = env.int("SMS_CAP_PER_PHONE_PER_MINUTE", default=1)
 SMS_CAP_PER_PHONE_PER_HOUR = env.int("SMS_CAP_PER_PHONE_PER_HOUR", default=5)
 SMS_CAP_PER_IP_PER_HOUR = env.int("SMS_CAP_PER_IP_PER_HOUR", default=20)
 SMS_CAP_TOTAL_PER_HOUR = env.int("SMS_CAP_TOTAL_PER_HOUR", default=1000)
+# A network is the /24 (IPv4) or /64 (IPv6) of the client's address; a number's prefix is
+# all but its last four digits (accounts/sms_caps.py).
+SMS_CAP_PER_NETWORK_PER_HOUR = env.int("SMS_CAP_PER_NETWORK_PER_HOUR", default=60)
+SMS_CAP_PER_NUMBER_PREFIX_PER_HOUR = env.int("SMS_CAP_PER_NUMBER_PREFIX_PER_HOUR", default=30)
 # Failed logins (accounts/login_guard.py): hard limits per phone and address together and
 # per address; on the phone alone a delay that doubles up to the maximum, never a lockout.
 LOGIN_FAILURES_PER_PHONE_AND_IP = env.int("LOGIN_FAILURES_PER_PHONE_AND_IP", default=5)

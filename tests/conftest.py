@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from accounts.limits import limit_keys_without_expiry
 from accounts.sms import backends as sms_backends
 from config.celery import app as celery_app
 from loyalty.services.stores import store_create
@@ -60,10 +61,14 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _fresh_outbox_and_counters(settings):
-    """Texts go to a list the test can read; rate-limit counters start at zero."""
+    """Texts go to a list the test can read; rate-limit counters start at zero, and
+    after every test none is left without an expiry (it would lock its phone out
+    for ever)."""
     settings.SMS_BACKEND = "locmem"
     sms_backends.outbox.clear()
     cache.clear()
+    yield
+    assert limit_keys_without_expiry() == []
 
 
 @pytest.fixture

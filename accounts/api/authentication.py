@@ -22,7 +22,9 @@ class IsCustomer(BasePermission):
     message = _("This endpoint needs a customer's access token.")
 
     def has_permission(self, request, view):
-        return isinstance(request.user, User) and request.user.is_active
+        # Staff accounts log in to admin only; a token one of them got elsewhere opens nothing.
+        user = request.user
+        return isinstance(user, User) and user.is_active and user.is_customer
 
 
 class CustomerTokenScheme(OpenApiAuthenticationExtension):

@@ -2,6 +2,8 @@
 for known and unknown phones; failed logins slowed down; a reset kills old tokens."""
 
 import re
+import threading
+import time
 from datetime import datetime, timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -12,7 +14,9 @@ from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from accounts import services
 from accounts.models import User
+from config.errors import AppError
 
 pytestmark = pytest.mark.django_db
 
@@ -417,23 +421,59 @@ def test_login_runs_the_password_hasher_for_unknown_phones_too(api, customer):
 # --- Failed logins slow down -------------------------------------------------------
 
 
-def test_failed_logins_per_phone_lock_that_phone_for_a_while(settings, api, customer):
-    settings.LOGIN_FAILURES_PER_PHONE = 3
+@pytest.fixture
+def counters_on_the_test_clock(settings):
+    """Counters in a local-memory cache, whose windows end by the test's clock
+    (Redis expires keys by its own clock, which time_machine cannot move)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "auth"}
+    }
+    cache.clear()
+
+
+def test_failed_logins_from_one_address_refuse_that_phone_there(settings, api, customer):
+    settings.LOGIN_FAILURES_PER_PHONE_AND_IP = 3
     other = User.objects.create_user(phone=UNKNOWN, password=PASSWORD)
     for _ in range(3):
-        assert login(api, password="not the password").status_code == 401
+        assert login(api, password="not the password", ip="10.6.6.6").status_code == 401
 
-    # Even the right password, from another address, is refused now
-    response = login(api, ip="10.9.9.9")
+    # Even the right password is refused from that address now
+    response = login(api, ip="10.6.6.6")
 
     assert response.status_code == 429
     assert error_code(response) == "throttled"
-    # Another customer on the first address is not held back
-    assert login(api, phone=other.phone, ip="10.0.0.1").status_code == 200
+    assert int(response["Retry-After"]) == response.json()["error"]["details"]["retry_after"]
+    # The customer, from their own address, is not locked out
+    assert login(api, ip="10.0.0.1").status_code == 200
+    # Nor is another customer on the attacker's address
+    assert login(api, phone=other.phone, ip="10.6.6.6").status_code == 200
 
 
-def test_failed_logins_per_ip_lock_that_address_for_a_while(settings, api, customer):
-    settings.LOGIN_FAILURES_PER_PHONE = 100
+def test_failures_from_many_addresses_slow_the_phone_down_never_lock_it(
+    settings, api, customer, clock, counters_on_the_test_clock
+):
+    settings.LOGIN_FAILURES_PER_PHONE_BEFORE_DELAY = 3
+    settings.LOGIN_DELAY_MAX_SECONDS = 8
+    # Given an attacker who guesses from a new address each time
+    addresses = (f"10.7.{n // 250}.{n % 250}" for n in range(1000))
+    for _ in range(3):
+        assert login(api, password="guess", ip=next(addresses)).status_code == 401
+
+    # Each further guess must wait twice as long as the one before, up to the maximum
+    waits = []
+    for _ in range(6):
+        assert login(api, password="guess", ip=next(addresses)).status_code == 401
+        refused = login(api, password="guess", ip=next(addresses))
+        assert refused.status_code == 429
+        waits.append(refused.json()["error"]["details"]["retry_after"])
+        clock.shift(timedelta(seconds=waits[-1]))
+    assert waits == [1, 2, 4, 8, 8, 8]
+
+    # And the customer, once the wait is over, logs in with the right password
+    assert login(api, ip="10.0.0.1").status_code == 200
+
+
+def test_failed_logins_per_ip_refuse_that_address_for_a_while(settings, api, customer):
     settings.LOGIN_FAILURES_PER_IP = 3
     for n in range(3):
         response = login(api, phone=f"+86137{n:08d}", password="guess", ip="10.6.6.6")
@@ -447,20 +487,45 @@ def test_failed_logins_per_ip_lock_that_address_for_a_while(settings, api, custo
 
 
 def test_successful_logins_are_not_counted_as_failures(settings, api, customer):
-    settings.LOGIN_FAILURES_PER_PHONE = 2
+    settings.LOGIN_FAILURES_PER_PHONE_AND_IP = 2
     settings.LOGIN_FAILURES_PER_IP = 2
+    settings.LOGIN_FAILURES_PER_PHONE_BEFORE_DELAY = 2
 
-    assert [login(api).status_code for _ in range(4)] == [200] * 4
+    assert [login(api).status_code for _ in range(6)] == [200] * 6
 
 
-def test_the_login_slow_down_ends_with_its_window(settings, api, customer, clock):
-    # Counters in a local-memory cache, whose windows end by the test's clock
-    # (Redis expires keys by its own clock, which time_machine cannot move).
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "auth"}
-    }
-    cache.clear()
-    settings.LOGIN_FAILURES_PER_PHONE = 2
+def test_parallel_guesses_get_no_more_tries_than_the_limit(settings, customer):
+    """The count is taken before the password is checked: 40 guesses at once from one
+    address, each checked as slowly as a real hash, get exactly the limit through."""
+    settings.LOGIN_FAILURES_PER_PHONE_AND_IP = 5
+    start = threading.Barrier(40)
+    answers = []
+
+    def slow_wrong_password(**credentials):
+        time.sleep(0.05)
+
+    def guess():
+        start.wait()
+        try:
+            services.tokens_for_login(phone=KNOWN, password="guess", client_ip="10.6.6.6")
+        except AppError as refused:
+            answers.append(refused.code)
+
+    with mock.patch.object(services, "authenticate", side_effect=slow_wrong_password):
+        threads = [threading.Thread(target=guess) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert answers.count("not_authenticated") == 5
+    assert answers.count("throttled") == 35
+
+
+def test_the_login_limit_ends_with_its_window(
+    settings, api, customer, clock, counters_on_the_test_clock
+):
+    settings.LOGIN_FAILURES_PER_PHONE_AND_IP = 2
     settings.LOGIN_FAILURE_WINDOW_SECONDS = 900
     for _ in range(2):
         login(api, password="not the password")

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -265,22 +266,28 @@ def test_a_new_code_replaces_the_previous_one(settings, customer, issue, api):
 
 
 def test_a_registered_phone_asking_for_a_signup_code_is_told_by_sms_and_gets_no_code(
-    customer, ask, sms_outbox
+    customer, ask, api, sms_outbox
 ):
-    assert ask(purpose="signup").status_code == 202
+    with mock.patch("secrets.randbelow", return_value=123456):
+        assert ask(purpose="signup").status_code == 202
 
     [text] = sms_outbox
     assert text["to"] == PHONE
     assert "already has an account" in text["body"]
     assert not CODE.search(text["body"])
-    assert not SmsCode.objects.exists()
+    # The code kept for the request, never sent, opens nothing
+    assert error_code(signup(api, "123456")) == "invalid_code"
+    assert User.objects.get().check_password(PASSWORD)
 
 
-def test_an_unknown_phone_asking_for_a_reset_code_gets_nothing(ask, sms_outbox):
-    assert ask(purpose="password_reset").status_code == 202
+def test_an_unknown_phone_asking_for_a_reset_code_gets_nothing(ask, api, sms_outbox):
+    with mock.patch("secrets.randbelow", return_value=123456):
+        assert ask(purpose="password_reset").status_code == 202
 
     assert sms_outbox == []
-    assert not SmsCode.objects.exists()
+    # Nor does guessing the code kept for the request, never sent, create anything
+    assert error_code(reset(api, "123456")) == "invalid_code"
+    assert not User.objects.exists()
 
 
 # --- Who may be sent codes, and how many -------------------------------------
@@ -378,6 +385,103 @@ def test_one_client_past_its_ip_cap_does_not_use_up_everyones_total(settings, as
         ask(phone_number(n), ip="10.6.6.6")
 
     assert ask(PHONE, ip="10.0.0.1").status_code == 202
+
+
+def test_addresses_rotated_within_one_network_share_its_cap(settings, ask, sms_outbox):
+    settings.SMS_CAP_PER_NETWORK_PER_HOUR = 4
+    for n in range(4):
+        assert ask(phone_number(n), ip=f"198.51.100.{n}").status_code == 202
+
+    # A fifth address of the same /24 is refused; the next /24 is not
+    assert ask(phone_number(4), ip="198.51.100.200").status_code == 429
+    assert ask(phone_number(5), ip="198.51.101.1").status_code == 202
+    assert len(sms_outbox) == 5
+
+
+def test_an_ipv6_network_is_its_64(settings, ask):
+    settings.SMS_CAP_PER_NETWORK_PER_HOUR = 2
+    assert ask(phone_number(0), ip="2001:db8:0:1::1").status_code == 202
+    assert ask(phone_number(1), ip="2001:db8:0:1:ffff:ffff:ffff:ffff").status_code == 202
+
+    assert ask(phone_number(2), ip="2001:db8:0:1::2").status_code == 429
+    assert ask(phone_number(3), ip="2001:db8:0:2::1").status_code == 202
+
+
+def test_a_sweep_through_a_block_of_numbers_is_capped_whatever_the_address(settings, ask):
+    settings.SMS_CAP_PER_NUMBER_PREFIX_PER_HOUR = 3
+    # Numbers that differ only in their last four digits, each from its own network
+    for n in range(3):
+        assert ask(f"+861380013{n:04d}", ip=f"10.{n}.0.1").status_code == 202
+
+    assert ask("+8613800139999", ip="10.9.0.1").status_code == 429
+    # A number of another block is not held back
+    assert ask("+8613900139999", ip="10.9.0.1").status_code == 202
+
+
+def test_the_total_cap_tripping_is_logged_once_as_an_error_and_shown_in_admin(
+    settings, ask, caplog, client
+):
+    settings.SMS_CAP_TOTAL_PER_HOUR = 2
+    for n in range(2):
+        assert ask(phone_number(n), ip=f"10.{n}.0.1").status_code == 202
+
+    with caplog.at_level("WARNING"):
+        for n in range(2, 5):
+            assert ask(phone_number(n), ip=f"10.{n}.0.1").status_code == 429
+
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "SMS_CAP_TOTAL_PER_HOUR" in errors[0].getMessage()
+    # Staff who follow the texts see it on the admin's home page
+    clerk = User.objects.create_user(phone="+8613900000001", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_smsmessage"))
+    client.force_login(clerk)
+    assert "SMS_CAP_TOTAL_PER_HOUR" in client.get("/admin/").content.decode()
+
+
+# --- Guesses at codes --------------------------------------------------------------
+
+
+def test_new_codes_bring_no_fresh_guesses(settings, issue, api):
+    """The attack: five wrong guesses burn a code, so ask for another, and another."""
+    settings.SMS_CAP_PER_PHONE_PER_MINUTE = 10
+    settings.SMS_CODE_WRONG_GUESSES_PER_PHONE_PER_HOUR = 10
+    for _ in range(2):
+        code = issue()
+        for _ in range(5):
+            assert error_code(signup(api, another_code(code))) == "invalid_code"
+
+    # The third code is right, but the phone's guesses for the hour are spent
+    code = issue()
+    response = signup(api, code)
+
+    assert response.status_code == 429
+    assert error_code(response) == "throttled"
+    assert not User.objects.exists()
+
+
+def test_a_right_guess_does_not_spend_the_guess_budget(settings, customer, issue, api):
+    settings.SMS_CAP_PER_PHONE_PER_MINUTE = 10
+    settings.SMS_CODE_WRONG_GUESSES_PER_PHONE_PER_HOUR = 2
+    for _ in range(4):
+        assert reset(api, issue(purpose="password_reset")).status_code == 204
+
+
+def test_the_guess_budget_is_per_phone_and_ends_with_its_hour(
+    settings, cache_on_the_test_clock, clock, issue, api
+):
+    settings.SMS_CAP_PER_PHONE_PER_MINUTE = 10
+    settings.SMS_CODE_WRONG_GUESSES_PER_PHONE_PER_HOUR = 3
+    code = issue()
+    for _ in range(3):
+        signup(api, another_code(code))
+    assert signup(api, code).status_code == 429
+    # Another phone's guesses are its own
+    assert signup(api, issue(phone=OTHER_PHONE), phone=OTHER_PHONE).status_code == 201
+
+    clock.shift(timedelta(hours=1, seconds=1))
+
+    assert signup(api, issue()).status_code == 201
 
 
 def test_the_service_refuses_past_a_cap_with_throttled(issue):

@@ -19,7 +19,7 @@ from celery.signals import task_retry
 from rest_framework.test import APIClient
 
 from accounts import tasks
-from accounts.models import SmsMessage
+from accounts.models import SmsCodeRequest, SmsMessage
 from accounts.sms import SmsDeliveryError, sms_backend
 from config.celery import app as celery_app
 
@@ -108,11 +108,19 @@ def test_a_text_goes_out_only_once_the_transaction_commits(
     django_capture_on_commit_callbacks, sms_outbox
 ):
     # Given a code request whose transaction has not committed yet
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=False) as decide:
         response = APIClient().post(
             SMS_CODES_URL, {"phone": PHONE, "purpose": "signup"}, format="json"
         )
     assert response.status_code == 202
+    # Then nothing is decided or sent: the request waits for its task
+    assert sms_outbox == []
+    assert not SmsMessage.objects.exists()
+
+    # When its task has decided, in a transaction that has not committed yet
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        for callback in decide:
+            callback()
 
     # Then nothing has been sent, the text waits in the outbox
     assert sms_outbox == []
@@ -183,15 +191,22 @@ def test_delivery_gives_up_after_the_configured_retries_and_says_so(
     )
 
 
+def post_code_request():
+    return APIClient().post(SMS_CODES_URL, {"phone": PHONE, "purpose": "signup"}, format="json")
+
+
 def test_a_code_that_expired_before_it_could_be_sent_is_failed_not_sent(
     django_capture_on_commit_callbacks, sms_outbox
 ):
     with time_machine.travel(START, tick=False) as clock:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            APIClient().post(SMS_CODES_URL, {"phone": PHONE, "purpose": "signup"}, format="json")
+        with django_capture_on_commit_callbacks(execute=False) as decide:
+            post_code_request()
+        with django_capture_on_commit_callbacks(execute=False) as deliver:
+            for callback in decide:
+                callback()
         clock.shift(timedelta(minutes=11))
 
-        for callback in callbacks:
+        for callback in deliver:
             callback()
 
     assert sms_outbox == []
@@ -200,10 +215,52 @@ def test_a_code_that_expired_before_it_could_be_sent_is_failed_not_sent(
     assert message.body == ""
 
 
-def test_a_message_whose_task_never_reached_the_broker_is_sent_by_the_sweeper(sms_outbox):
+def test_a_request_decided_only_after_a_code_would_have_expired_sends_nothing(
+    django_capture_on_commit_callbacks, sms_outbox
+):
+    with time_machine.travel(START, tick=False) as clock:
+        with django_capture_on_commit_callbacks(execute=False) as decide:
+            post_code_request()
+        clock.shift(timedelta(minutes=11))
+
+        with django_capture_on_commit_callbacks(execute=True):
+            for callback in decide:
+                callback()
+
+    assert sms_outbox == []
+    assert not SmsMessage.objects.exists()
+    assert not SmsCodeRequest.objects.exists()
+
+
+def test_a_request_whose_task_never_reached_the_broker_is_decided_by_the_sweeper(
+    django_capture_on_commit_callbacks, sms_outbox
+):
     with time_machine.travel(START, tick=False) as clock:
         # The request commits but its task is lost (the on-commit hook never runs here)
-        APIClient().post(SMS_CODES_URL, {"phone": PHONE, "purpose": "signup"}, format="json")
+        post_code_request()
+        clock.shift(timedelta(seconds=30))
+        assert tasks.sms_requeue_stranded() == 0
+
+        clock.shift(timedelta(seconds=45))
+        with django_capture_on_commit_callbacks(execute=True):
+            requeued = tasks.sms_requeue_stranded()
+
+    assert requeued == 1
+    assert [text["to"] for text in sms_outbox] == [PHONE]
+    assert SmsMessage.objects.get().status == SmsMessage.Status.SENT
+    assert not SmsCodeRequest.objects.exists()
+
+
+def test_a_message_whose_task_never_reached_the_broker_is_sent_by_the_sweeper(
+    django_capture_on_commit_callbacks, sms_outbox
+):
+    with time_machine.travel(START, tick=False) as clock:
+        # The request is decided, but the text's own task is lost
+        with django_capture_on_commit_callbacks(execute=False) as decide:
+            post_code_request()
+        with django_capture_on_commit_callbacks(execute=False):
+            for callback in decide:
+                callback()
         clock.shift(timedelta(seconds=30))
         assert tasks.sms_requeue_stranded() == 0
 

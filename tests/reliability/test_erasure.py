@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.erasure import customer_erase
-from accounts.models import SmsCode, SmsMessage, User
+from accounts.models import SmsCode, SmsCodeRequest, SmsMessage, User
 from accounts.services import sms_code_request, sms_enqueue, tokens_for
 from config.errors import AppError
 from loyalty.models import (
@@ -53,9 +53,10 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
-def customer(store, store_client):
+def customer(settings, store, store_client, django_capture_on_commit_callbacks):
     """A signed-up customer with a name, points earned, refunded and held, a purchase
-    sent with an Idempotency-Key, a reset code and its text; and another customer."""
+    sent with an Idempotency-Key, a reset code and its text, and a code request not
+    decided yet; and another customer."""
     user = User.objects.create_user(phone=PHONE, password="a long passphrase 2026", name="Wang")
     member = member_link_user(user=user)
     response = store_client.post(
@@ -69,9 +70,14 @@ def customer(store, store_client):
     redemption_hold(
         store=store, member=member, order_id="POS-2", order_total=Decimal("80.00"), points=100
     )
-    sms_code_request(phone=PHONE, purpose="password_reset", client_ip="203.0.113.5")
+    settings.SMS_CAP_PER_PHONE_PER_MINUTE = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        sms_code_request(phone=PHONE, purpose="password_reset", client_ip="203.0.113.5")
+    with django_capture_on_commit_callbacks(execute=False):
+        sms_code_request(phone=PHONE, purpose="signup", client_ip="203.0.113.7")
     earn(store=store, phone=OTHER_PHONE, amount="200.00")
-    sms_code_request(phone=OTHER_PHONE, purpose="signup", client_ip="203.0.113.6")
+    with django_capture_on_commit_callbacks(execute=True):
+        sms_code_request(phone=OTHER_PHONE, purpose="signup", client_ip="203.0.113.6")
     member.refresh_from_db()
     return member
 
@@ -102,6 +108,7 @@ def test_erasure_removes_the_personal_data_and_keeps_the_ledger_and_the_totals(c
     assert not User.objects.filter(phone=PHONE).exists()
     assert not User.objects.filter(name="Wang").exists()
     assert not SmsCode.objects.filter(phone=PHONE).exists()
+    assert not SmsCodeRequest.objects.filter(phone=PHONE).exists()
     assert not SmsMessage.objects.filter(phone=PHONE).exists()
     # The ledger is the member's still, and the merchant's totals have not moved.
     assert (customer.balance, customer.entries.count()) == (balance, entries)
