@@ -155,6 +155,25 @@ def test_a_weak_password_is_refused_without_using_up_the_code(api, code_for):
     assert strong.status_code == 201
 
 
+@pytest.mark.parametrize(
+    "password",
+    ["13800138000", "+8613800138000", "+86 138-0013-8000", "(138) 0013.8000 mine"],
+)
+def test_the_phone_number_is_refused_as_the_password_in_any_format(api, code_for, password):
+    code = code_for()
+
+    response = api.post(
+        SIGNUP_URL, {"phone": PHONE, "code": code, "password": password}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert error_code(response) == "validation_error"
+    assert "The password cannot contain your phone number." in (
+        response.json()["error"]["details"]["password"]
+    )
+    assert not User.objects.exists()
+
+
 def test_a_phone_signs_up_only_once(api, sign_up, ask, sms_outbox, settings):
     settings.SMS_CAP_PER_PHONE_PER_MINUTE = 5
     sign_up()
