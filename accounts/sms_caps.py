@@ -1,5 +1,5 @@
 """Caps on sending codes: every text costs the merchant money, and a flood of them
-is how an attacker bills a merchant or bombs a phone (README, "Customer accounts").
+is how an attacker bills a merchant or bombs a phone (README, "The API").
 
 Counted in this order and only until one refuses, so a client past its own cap
 uses up neither the phone's allowance nor everyone's total:
