@@ -78,9 +78,11 @@ def customer_erase(*, member_id: int, staff_user: User | None = None) -> Erasure
             _log_entries_unname(User, user.pk)
             _account_delete(user)
         _log_entries_unname(Member, member.pk)
-        codes_deleted, _by_model = SmsCode.objects.filter(phone=phone).delete()
-        # A request not decided yet would become a code: it goes as one.
+        # Code requests first: one being decided right now holds its row, so this waits
+        # for its code and text, which the deletes below then find. A request not decided
+        # yet would have become a code: it counts as one.
         requests_deleted, _by_model = SmsCodeRequest.objects.filter(phone=phone).delete()
+        codes_deleted, _by_model = SmsCode.objects.filter(phone=phone).delete()
         codes_deleted += requests_deleted
         texts_deleted, _by_model = SmsMessage.objects.filter(phone=phone).delete()
         answers_scrubbed = _stored_answers_scrub(phone)
