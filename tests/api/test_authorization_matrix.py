@@ -19,6 +19,8 @@ from django.core.cache import cache
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from accounts.models import User
+from accounts.services import tokens_for
 from accounts.sms import backends as sms_backends
 from catalog.services import reward_order_place
 from loyalty.models import Member, StoreAPIKey
@@ -39,35 +41,37 @@ CALLERS = (
     "store key",
     "revoked key",
     "other store's key",
+    "staff's token",
 )
 # Statuses in the order of CALLERS. "customer B" acts on customer A's objects, "other
 # store's key" on those the first store ("store key") created; both act for themselves
-# elsewhere. The revoked key is the first store's.
+# elsewhere. The revoked key is the first store's. The staff's token is an access token
+# minted for a superuser: staff log in to admin only, and no customer endpoint takes it.
 MATRIX = {
     # Storefront: a store key, any store's, except for what another store created.
-    ("POST", "/api/v1/purchases"): (401, 401, 401, 201, 401, 201),
-    ("POST", "/api/v1/purchases/{order_id}/refunds"): (401, 401, 401, 201, 401, 404),
-    ("POST", "/api/v1/members/lookup"): (401, 401, 401, 200, 401, 200),
-    ("POST", "/api/v1/redemptions/quote"): (401, 401, 401, 200, 401, 200),
-    ("POST", "/api/v1/redemptions"): (401, 401, 401, 201, 401, 201),
-    ("POST", "/api/v1/redemptions/{redemption_id}/commit"): (401, 401, 401, 200, 401, 404),
-    ("POST", "/api/v1/redemptions/{redemption_id}/cancel"): (401, 401, 401, 200, 401, 404),
-    ("POST", "/api/v1/reward-orders"): (401, 401, 401, 201, 401, 201),
-    ("POST", "/api/v1/reward-orders/fulfil"): (401, 401, 401, 200, 401, 200),
-    ("POST", "/api/v1/reward-orders/{order_id}/cancel"): (401, 401, 401, 200, 401, 404),
+    ("POST", "/api/v1/purchases"): (401, 401, 401, 201, 401, 201, 401),
+    ("POST", "/api/v1/purchases/{order_id}/refunds"): (401, 401, 401, 201, 401, 404, 401),
+    ("POST", "/api/v1/members/lookup"): (401, 401, 401, 200, 401, 200, 401),
+    ("POST", "/api/v1/redemptions/quote"): (401, 401, 401, 200, 401, 200, 401),
+    ("POST", "/api/v1/redemptions"): (401, 401, 401, 201, 401, 201, 401),
+    ("POST", "/api/v1/redemptions/{redemption_id}/commit"): (401, 401, 401, 200, 401, 404, 401),
+    ("POST", "/api/v1/redemptions/{redemption_id}/cancel"): (401, 401, 401, 200, 401, 404, 401),
+    ("POST", "/api/v1/reward-orders"): (401, 401, 401, 201, 401, 201, 401),
+    ("POST", "/api/v1/reward-orders/fulfil"): (401, 401, 401, 200, 401, 200, 401),
+    ("POST", "/api/v1/reward-orders/{order_id}/cancel"): (401, 401, 401, 200, 401, 404, 401),
     # The customer's own: a customer token, for its own member only.
-    ("GET", "/api/v1/me"): (401, 200, 200, 401, 401, 401),
-    ("GET", "/api/v1/me/transactions"): (401, 200, 200, 401, 401, 401),
-    ("GET", "/api/v1/me/reward-orders"): (401, 200, 200, 401, 401, 401),
-    ("POST", "/api/v1/me/reward-orders"): (401, 201, 201, 401, 401, 401),
-    ("POST", "/api/v1/me/reward-orders/{order_id}/cancel"): (401, 200, 404, 401, 401, 401),
+    ("GET", "/api/v1/me"): (401, 200, 200, 401, 401, 401, 403),
+    ("GET", "/api/v1/me/transactions"): (401, 200, 200, 401, 401, 401, 403),
+    ("GET", "/api/v1/me/reward-orders"): (401, 200, 200, 401, 401, 401, 403),
+    ("POST", "/api/v1/me/reward-orders"): (401, 201, 201, 401, 401, 401, 403),
+    ("POST", "/api/v1/me/reward-orders/{order_id}/cancel"): (401, 200, 404, 401, 401, 401, 403),
     # Open to anyone; credentials sent along change nothing.
-    ("GET", "/api/v1/catalog/items"): (200, 200, 200, 200, 200, 200),
-    ("POST", "/api/v1/auth/sms-codes"): (202, 202, 202, 202, 202, 202),
-    ("POST", "/api/v1/auth/signup"): (201, 201, 201, 201, 201, 201),
-    ("POST", "/api/v1/auth/token"): (200, 200, 200, 200, 200, 200),
-    ("POST", "/api/v1/auth/token/refresh"): (200, 200, 200, 200, 200, 200),
-    ("POST", "/api/v1/auth/password-reset"): (204, 204, 204, 204, 204, 204),
+    ("GET", "/api/v1/catalog/items"): (200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/auth/sms-codes"): (202, 202, 202, 202, 202, 202, 202),
+    ("POST", "/api/v1/auth/signup"): (201, 201, 201, 201, 201, 201, 201),
+    ("POST", "/api/v1/auth/token"): (200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/auth/token/refresh"): (200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/auth/password-reset"): (204, 204, 204, 204, 204, 204, 204),
 }
 ERROR_CODE_OF_STATUS = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
 # Written by any request that carries a valid key, refused or not: when the key was last used.
@@ -132,6 +136,13 @@ def sms_code_for(phone: str, purpose: str, capture) -> str:
     return SMS_CODE.search(sent[-1]["body"]).group()
 
 
+def staff_token_client() -> APIClient:
+    superuser = User.objects.create_superuser(phone="+8613500135000", password=PASSWORD)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(superuser)['access']}")
+    return client
+
+
 def key_client(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
@@ -176,6 +187,7 @@ def world(db, settings, django_capture_on_commit_callbacks):
             "store key": key_client(key),
             "revoked key": key_client(revoked_key),
             "other store's key": key_client(other_key),
+            "staff's token": staff_token_client(),
         },
         item_id=item.pk,
         store_order_id=store_order.pk,
