@@ -4,7 +4,7 @@ Each check is one atomic step, so that parallel requests cannot slip past a cap
 between a read and a write, and a counter can never outlive its window: in
 Redis a Lua script counts and sets the expiry together (a counter recreated
 without an expiry would lock its phone out for ever). DRF's throttles read,
-decide and write back separately; they are no security control.
+decide and write back separately; they are no security control (docs/security.md).
 
 Without Redis, as on the development server and in tests that move the clock,
 the local-memory cache holds the counters and a lock in this process makes each
