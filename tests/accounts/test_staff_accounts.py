@@ -104,3 +104,21 @@ def test_another_administrator_sets_a_new_password_on_the_users_page(superuser, 
     browser.post("/admin/login/", {"username": "13900000001", "password": NEW_PASSWORD})
     assert browser.get("/admin/").status_code == 200
 
+
+def test_the_demo_login_says_how_the_second_factor_is_set_up(monkeypatch):
+    monkeypatch.setenv("DEMO_STAFF_PHONE", PHONE)
+    monkeypatch.setenv("DEMO_STAFF_PASSWORD", OLD_PASSWORD)
+    first_start = StringIO()
+    call_command("seed_demo", stdout=first_start)
+    authenticator_app(User.objects.get(phone=PHONE))
+    next_start = StringIO()
+    call_command("seed_demo", stdout=next_start)
+
+    assert first_start.getvalue().splitlines()[:2] == [
+        f"Staff login: {PHONE} / {OLD_PASSWORD}",
+        "Then: the first login sets up two-factor login (an authenticator app scans a QR code).",
+    ]
+    assert next_start.getvalue().splitlines()[1] == (
+        "Then: a code from the authenticator app set up before "
+        f"(lost it? python manage.py staff_otp_reset {PHONE})."
+    )
