@@ -93,8 +93,8 @@ def staff_code_verify(*, user: User, code: str, client_ip: str) -> Device:
         _refuse_while_device_waits(device)
     attempt = login_attempt_admit(phone=user.phone, client_ip=client_ip)
     # verify_token locks the device's row: a recovery code sent twice at once works once.
-    verified = device is not None and django_otp.verify_token(user, device.persistent_id, code)
-    if not verified:
+    verified = device and django_otp.verify_token(user, device.persistent_id, code)
+    if verified is None:
         raise CodeRefused
     attempt.succeeded()
     return verified
