@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 
 import pytest
 from django.conf import settings
@@ -127,11 +127,8 @@ def render(template: str, variables: dict[str, str]) -> str:
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_behind_the_proxy_slow_clients_leave_health_and_earn_answering(proxy, store_key):
-    with ExitStack() as open_sockets:
-        # given more clients than workers, each stalled in the middle of its body
-        for number in range(SLOW_CLIENTS):
-            open_sockets.enter_context(closing(stalled_purchase(proxy.url, store_key, number)))
-
+    # given more clients than workers, each stalled in the middle of its body
+    with slow_clients(proxy.url, store_key):
         # then the service still answers at once: its health and a purchase
         assert get_status(f"{proxy.url}/healthz") == 200, proxy.report()
         status, body = post_json(
@@ -147,17 +144,13 @@ def test_behind_the_proxy_slow_clients_leave_health_and_earn_answering(proxy, st
 @pytest.mark.django_db(transaction=True)
 def test_without_the_proxy_slow_clients_stall_gunicorn(gunicorn, store_key):
     """Why the proxy is there: the same clients straight to gunicorn hold every worker."""
-    with ExitStack() as open_sockets:
-        for number in range(SLOW_CLIENTS):
-            open_sockets.enter_context(closing(stalled_purchase(gunicorn.url, store_key, number)))
-
-        with pytest.raises(TimeoutError):
-            get_status(f"{gunicorn.url}/healthz")
+    with slow_clients(gunicorn.url, store_key), pytest.raises(TimeoutError):
+        get_status(f"{gunicorn.url}/healthz")
 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_the_proxys_logs_never_hold_a_phone(proxy, store_key, tmp_path):
+def test_the_proxys_logs_never_hold_a_phone(proxy, store_key):
     # given requests with a phone in their query string: answered, and one that stalls
     # and is dropped, which nginx would report with its whole request line
     assert get_status(f"{proxy.url}/healthz{PHONE_IN_QUERY}") == 200
@@ -177,6 +170,15 @@ def test_the_proxys_logs_never_hold_a_phone(proxy, store_key, tmp_path):
     assert log.count('"GET /healthz HTTP/1.1" 200') == 3, log  # the wait for health too
     assert '"POST /api/v1/purchases HTTP/1.1" 400' in log, log
     assert "0013" not in log and "13800138000" not in log, log
+
+
+@contextmanager
+def slow_clients(url: str, key: str):
+    """More clients than gunicorn has workers, each stalled in the middle of its body."""
+    with ExitStack() as open_sockets:
+        for number in range(SLOW_CLIENTS):
+            open_sockets.enter_context(closing(stalled_purchase(url, key, number)))
+        yield
 
 
 def stalled_purchase(url: str, key: str, number: int, query: str = "") -> socket.socket:
