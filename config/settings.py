@@ -283,8 +283,8 @@ X_FRAME_OPTIONS = "DENY"
 # slipped into a page (a store or reward name, a note) cannot run; nobody may frame it.
 # `check --deploy` refuses a policy that lets inline or eval'd script in (config/checks.py).
 CONTENT_SECURITY_POLICY = {
-    # Swagger UI at /api/docs/ runs an inline script. The docs hold no data and no
-    # form, and take nothing from the URL; every other page gets the policy.
+    # Swagger UI at /api/docs/ starts from an inline script (drf-spectacular's page),
+    # and shows only the public schema; every other page, the admin first, gets the policy.
     "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
     "DIRECTIVES": {
         "default-src": [csp.SELF],
