@@ -65,6 +65,23 @@ def adjust_entries(member):
     return list(member.entries.filter(kind=LedgerEntry.Kind.ADJUST))
 
 
+def run_together(calls):
+    """Start every call at the same instant on its own thread and connection."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        try:
+            barrier.wait()
+            return call()
+        except AppError as refusal:
+            return refusal
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
 def test_a_small_credit_applies_at_once_as_one_adjust_entry_by_the_clerk(member, clerk):
     adjustment = request(member, clerk, 57)
 
@@ -337,19 +354,12 @@ def test_two_managers_approving_at_once_apply_the_adjustment_once(store):
     managers = [staff_member(f"+861390000002{i}", *MANAGER_PERMISSIONS) for i in range(4)]
     pending = request(member, clerk, 5000)
 
-    barrier = threading.Barrier(len(managers))
-
-    def approve_as(manager):
-        try:
-            barrier.wait()
-            return adjustment_approve(adjustment_id=pending.pk, staff_user=manager)
-        except AppError as refusal:
-            return refusal
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(managers)) as pool:
-        results = list(pool.map(approve_as, managers))
+    results = run_together(
+        [
+            lambda manager=manager: adjustment_approve(adjustment_id=pending.pk, staff_user=manager)
+            for manager in managers
+        ]
+    )
 
     assert sum(not isinstance(result, AppError) for result in results) == 1
     assert {result.code for result in results if isinstance(result, AppError)} == {"invalid_state"}
@@ -462,18 +472,8 @@ def test_a_clerks_adjustments_sent_at_once_cannot_all_slip_under_the_threshold(s
     earn(store=store, phone=PHONE, amount="300.00")
     member = Member.objects.get(phone=PHONE)
     clerk = staff_member("+8613900000001", *CLERK_PERMISSIONS)
-    tries = 6
-    barrier = threading.Barrier(tries)
 
-    def adjust_at_once(_):
-        try:
-            barrier.wait()
-            return request(member, clerk, 400)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=tries) as pool:
-        results = list(pool.map(adjust_at_once, range(tries)))
+    results = run_together([lambda: request(member, clerk, 400)] * 6)
 
     # 400 + 400 fits in 1000; a third would make 1200.
     statuses = sorted(result.status for result in results)
