@@ -30,7 +30,6 @@ from .services import normalize_code, reward_order_cancel, reward_order_fulfil
 ORDER_HANDLING_PERMISSION = "catalog.change_rewardorder"
 # The session remembers the store a clerk hands rewards over at, for the next pickup.
 PICKUP_STORE_SESSION_KEY = "catalog_pickup_store_id"
-THUMBNAIL_PIXELS = 48
 
 
 class RewardItemForm(forms.ModelForm):
@@ -56,7 +55,8 @@ class RewardItemForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        # A staff member who may only view the item gets the form without its fields.
+        if self.instance.pk and "stock" in self.fields:
             self.fields["stock_shown"].initial = self.instance.stock
             self.fields["stock"].help_text = _(
                 "Items left; empty means unlimited. If orders or cancellations come in while "
@@ -96,13 +96,16 @@ class RewardItemAdmin(admin.ModelAdmin):
         ),
     )
 
+    class Media:
+        css = {"all": ["catalog/admin.css"]}
+
     @admin.display(description=_("image"))
     def thumbnail(self, item):
-        return self._image(item, THUMBNAIL_PIXELS)
+        return self._image(item, "reward-thumbnail")
 
     @admin.display(description=_("current image"))
     def image_preview(self, item):
-        return self._image(item, 4 * THUMBNAIL_PIXELS)
+        return self._image(item, "reward-image")
 
     @admin.display(description=_("stock left"), ordering="stock")
     def stock_left(self, item):
@@ -149,15 +152,10 @@ class RewardItemAdmin(admin.ModelAdmin):
         obj.refresh_from_db(fields=["stock"])
 
     @staticmethod
-    def _image(item, pixels):
+    def _image(item, css_class):
         if not item.image:
             return ""
-        return format_html(
-            '<img src="{}" alt="" style="max-width:{}px;max-height:{}px">',
-            item.image.url,
-            pixels,
-            pixels,
-        )
+        return format_html('<img src="{}" alt="" class="{}">', item.image.url, css_class)
 
 
 @admin.register(RewardOrder)

@@ -59,7 +59,10 @@ class Program(models.Model):
     adjustment_approval_threshold = models.PositiveIntegerField(
         _("adjustment approval threshold"),
         default=1000,
-        help_text=_("Staff adjustments above this many points need a second staff member."),
+        help_text=_(
+            "Staff adjustments above this many points need a second staff member, and so "
+            "does one that takes what a staff member adjusted of one member in a day above it."
+        ),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -513,7 +516,9 @@ class Adjustment(models.Model):
     """A staff correction of a member's points, with a reason code and a note.
 
     Above the program's approval threshold it waits for a second staff member
-    and moves no points until approved. Applied, it is one `adjust` entry.
+    and moves no points until approved; so does one that would take what its
+    requester adjusted of the member alone that day above the threshold.
+    Applied, it is one `adjust` entry.
     """
 
     class Reason(models.TextChoices):
@@ -528,6 +533,16 @@ class Adjustment(models.Model):
         APPLIED = "applied", _("applied")
         REJECTED = "rejected", _("rejected")
 
+    class ApprovalReason(models.TextChoices):
+        LARGE = "large", _("more points than the approval threshold")
+        DAY_TOTAL = (
+            "day_total",
+            _(
+                "with its requester's other adjustments of the member that day, more points "
+                "than the approval threshold"
+            ),
+        )
+
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("member")
     )
@@ -538,6 +553,13 @@ class Adjustment(models.Model):
     note = models.CharField(_("note"), max_length=500)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    approval_reason = models.CharField(
+        _("needs approval because"),
+        max_length=10,
+        choices=ApprovalReason.choices,
+        blank=True,
+        help_text=_("Empty when it applied at once."),
     )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

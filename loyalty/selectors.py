@@ -1,12 +1,12 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Abs, Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from loyalty.models import LedgerCheckRun, LedgerEntry, Lot, Member
+from loyalty.models import Adjustment, LedgerCheckRun, LedgerEntry, Lot, Member
 
 # The nearest expiry dates are what a customer or a clerk acts on; more is noise.
 EXPIRING_DATES_SHOWN = 20
@@ -34,6 +34,21 @@ def member_expiring_points(*, member: Member) -> list[dict]:
 
 def member_of_user(*, user) -> Member | None:
     return Member.objects.filter(user=user).first()
+
+
+def points_adjusted_alone_today(*, member_id: int, staff_user_id: int) -> int:
+    """The points a staff member moved for a member today, in the merchant's time zone,
+    by adjustments that applied at once, with no second staff member: additions and
+    removals alike, since each was a decision of one person."""
+    merchant_zone = timezone.get_default_timezone()
+    today = timezone.localdate(timezone=merchant_zone)
+    return Adjustment.objects.filter(
+        member_id=member_id,
+        requested_by_id=staff_user_id,
+        decided_by_id=F("requested_by_id"),
+        status=Adjustment.Status.APPLIED,
+        created_at__gte=datetime.combine(today, time.min, tzinfo=merchant_zone),
+    ).aggregate(points=Coalesce(Sum(Abs("points")), 0))["points"]
 
 
 # The customer's two hottest reads, each one round trip of plain SQL: building these

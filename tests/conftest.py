@@ -1,7 +1,8 @@
 """Shared fixtures. The test command (python3 dev.py test) points DATABASE_URL and
 REDIS_URL at the local PostgreSQL and Redis when they answer; otherwise the suite
 runs on SQLite and the tests marked `postgres` or `services` are skipped, saying why;
-without Debian's Chromium the tests marked `browser` are skipped too.
+without Debian's Chromium the tests marked `browser` are skipped too, and without its
+nginx the tests of the compose stack's proxy.
 With LOYALTY_REQUIRE_SERVICES=1 (as in CI) a missing service or browser fails the run instead."""
 
 import os
@@ -26,6 +27,8 @@ from tests.staff_otp import authenticator_app
 REQUIRE_SERVICES = os.environ.get("LOYALTY_REQUIRE_SERVICES") == "1"
 # Debian's package (apt-get install chromium); Playwright's own browser download fails here.
 CHROMIUM = Path("/usr/bin/chromium")
+# Debian's nginx runs the compose stack's proxy configuration (tests/reliability).
+NGINX = Path("/usr/sbin/nginx")
 
 
 def redis_reachable() -> bool:
@@ -50,6 +53,8 @@ def pytest_sessionstart(session):
         missing.append("Redis (REDIS_URL)")
     if not CHROMIUM.exists():
         missing.append(f"Chromium ({CHROMIUM}, from Debian's chromium package)")
+    if not NGINX.exists():
+        missing.append(f"nginx ({NGINX}, from Debian's nginx-light package)")
     if missing:
         pytest.exit(
             "LOYALTY_REQUIRE_SERVICES=1 but these are not available: " + ", ".join(missing),

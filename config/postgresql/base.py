@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with a connection health check that costs no round trip.
+"""Django's PostgreSQL backend with a connection health check that costs no round trip,
+and a flush that may empty the append-only ledger only as a superuser (operations.py).
 
 Django checks a kept connection before a request's first query by running `SELECT 1`:
 a round trip on every request, which on the hot paths costs as much as their own
@@ -14,11 +15,15 @@ import select
 from django.db.backends.postgresql import base
 from psycopg.pq import TransactionStatus
 
+from .operations import DatabaseOperations
+
 # Where `SELECT 1` would fail: a query still running, an aborted transaction, a lost link.
 UNUSABLE_STATES = {TransactionStatus.ACTIVE, TransactionStatus.INERROR, TransactionStatus.UNKNOWN}
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def is_usable(self):
         if self.connection is None or self.connection.closed:
             return False

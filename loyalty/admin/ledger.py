@@ -32,6 +32,7 @@ from loyalty.models import (
     Redemption,
     Refund,
 )
+from loyalty.selectors import points_adjusted_alone_today
 from loyalty.services.adjustments import ADJUST_PERMISSION, adjustment_request
 
 from .forms import AdjustmentForm
@@ -281,6 +282,9 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
             "form": form,
             "refusal": None if may_adjust else _("You do not have permission to adjust points."),
             "threshold": Program.current().adjustment_approval_threshold,
+            "adjusted_today": points_adjusted_alone_today(
+                member_id=member.pk, staff_user_id=request.user.pk
+            ),
         }
         return TemplateResponse(
             request,
@@ -326,6 +330,18 @@ def adjustment_message(adjustment: Adjustment) -> str:
     values = {"points": signed(adjustment.points), "balance": adjustment.member.balance}
     if adjustment.status == Adjustment.Status.APPLIED:
         text = gettext("Adjustment of %(points)s points applied; the balance is now %(balance)d.")
+    elif adjustment.status == Adjustment.Status.PENDING and (
+        adjustment.approval_reason == Adjustment.ApprovalReason.DAY_TOTAL
+    ):
+        text = gettext(
+            "Adjustment of %(points)s points is waiting for approval by a second staff member: "
+            "with it, the points you adjusted for this member today would come to %(total)d, "
+            "more than the approval threshold of %(threshold)d. No points moved yet."
+        )
+        values["total"] = abs(adjustment.points) + points_adjusted_alone_today(
+            member_id=adjustment.member_id, staff_user_id=adjustment.requested_by_id
+        )
+        values["threshold"] = Program.current().adjustment_approval_threshold
     elif adjustment.status == Adjustment.Status.PENDING:
         text = gettext(
             "Adjustment of %(points)s points is waiting for approval by a second staff member; "

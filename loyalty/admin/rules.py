@@ -8,7 +8,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
@@ -182,7 +182,7 @@ class AdjustmentAdmin(MemberRecordAdmin):
         "signed_points",
         "reason",
         "note",
-        "status",
+        "status_and_reason",
         "requested",
         "decided",
         "decided_at",
@@ -196,6 +196,7 @@ class AdjustmentAdmin(MemberRecordAdmin):
         "reason",
         "note",
         "status",
+        "approval_reason",
         "requested",
         "created_at",
         "decided",
@@ -223,6 +224,16 @@ class AdjustmentAdmin(MemberRecordAdmin):
     def has_reject_permission(self, request):
         # Requesters may withdraw their own pending adjustments; the service decides per row.
         return request.user.has_perm(APPROVE_PERMISSION) or request.user.has_perm(ADJUST_PERMISSION)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_and_reason(self, adjustment):
+        """A pending adjustment says why it waits, so its requester knows."""
+        status = adjustment.get_status_display()
+        if adjustment.status != Adjustment.Status.PENDING or not adjustment.approval_reason:
+            return status
+        return format_html(
+            '{}<div class="help">{}</div>', status, adjustment.get_approval_reason_display()
+        )
 
     @admin.display(description=_("requested by"), ordering="requested_by__phone")
     def requested(self, adjustment):

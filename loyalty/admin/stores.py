@@ -1,8 +1,14 @@
-"""Stores and their API keys. A key is shown once, in a message right after it is
-issued, and only its prefix afterwards; revoking one is final and asks first."""
+"""Stores and their API keys. A key is shown once, on the store's page right after it
+is issued, and only its prefix afterwards; revoking one is final and asks first.
+
+A new key waits for that page in the session, kept on the server, and the page takes it
+out as it shows it. Not in a message: Django keeps messages in a cookie that is signed,
+not encrypted, so whoever sees the cookie reads the key. Admin pages are sent with
+`Cache-Control: no-store` (the admin site's `never_cache`), so no cache keeps the page."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q
@@ -22,6 +28,8 @@ KEY_ADD_PERMISSION = "loyalty.add_storeapikey"
 KEY_REVOKE_PERMISSION = "loyalty.change_storeapikey"
 # The name `store_create` gives a store's first key; the add form issues the same.
 FIRST_KEY_NAME = "default"
+# Session entry of the keys issued and not shown yet: [store id, key] pairs.
+NEW_KEYS_SESSION_KEY = "loyalty:new-api-keys"
 
 
 class StoreAPIKeyInline(ReadOnlyInline):
@@ -119,6 +127,8 @@ class StoreAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_create_key"] = request.user.has_perm(KEY_ADD_PERMISSION)
+        if obj is not None:
+            context["new_keys"] = self._take_new_keys(request, store=obj)
         if add:
             context["first_key_note"] = (
                 _("Saving creates the store's first API key and shows it once.")
@@ -132,7 +142,14 @@ class StoreAdmin(admin.ModelAdmin):
         # The admin's add view saves in one transaction: the store never exists without it.
         if not change and request.user.has_perm(KEY_ADD_PERMISSION):
             key = store_api_key_issue(store=obj, name=FIRST_KEY_NAME)
-            self._show_key_once(request, store=obj, key=key)
+            self._keep_new_key(request, store=obj, key=key)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        # To the store's page, which shows its first key, whichever button saved it.
+        if IS_POPUP_VAR not in request.POST and self._new_keys_of(request, store=obj):
+            return HttpResponseRedirect(self._store_url(obj))
+        return response
 
     def key_create_view(self, request, object_id):
         store = self._store_for(request, object_id, permission=KEY_ADD_PERMISSION)
@@ -141,7 +158,7 @@ class StoreAdmin(admin.ModelAdmin):
             name = form.cleaned_data["name"]
             key = store_api_key_issue(store=store, name=name)
             self.log_change(request, store, gettext("Created API key “%(name)s”.") % {"name": name})
-            self._show_key_once(request, store=store, key=key)
+            self._keep_new_key(request, store=store, key=key)
             return HttpResponseRedirect(self._store_url(store))
         context = {
             **self.admin_site.each_context(request),
@@ -190,14 +207,32 @@ class StoreAdmin(admin.ModelAdmin):
     def _store_url(self, store: Store) -> str:
         return reverse("admin:loyalty_store_change", args=[store.pk])
 
-    def _show_key_once(self, request, *, store: Store, key: str) -> None:
-        text = gettext(
-            "The new API key of %(store)s is %(key)s. Copy it into the storefront's settings "
-            "now: only a hash of it is kept, and it will never be shown again."
-        )
-        values = {
-            "store": escape(store.name),
-            "key": format_html('<code class="api-key">{}</code>', key),
-        }
-        # Safe: the text and the store's name are escaped, the only markup is ours.
-        messages.warning(request, mark_safe(escape(text) % values))
+    def _keep_new_key(self, request, *, store: Store, key: str) -> None:
+        # Several may wait, e.g. keys created in two tabs before either page loaded.
+        waiting = request.session.get(NEW_KEYS_SESSION_KEY, [])
+        request.session[NEW_KEYS_SESSION_KEY] = [*waiting, [store.pk, key]]
+
+    def _new_keys_of(self, request, *, store: Store) -> list[str]:
+        waiting = request.session.get(NEW_KEYS_SESSION_KEY, [])
+        return [key for store_id, key in waiting if store_id == store.pk]
+
+    def _take_new_keys(self, request, *, store: Store) -> list[str]:
+        """The notices of the store's new keys, which leave the session as they are shown."""
+        keys = self._new_keys_of(request, store=store)
+        if keys:
+            waiting = request.session[NEW_KEYS_SESSION_KEY]
+            request.session[NEW_KEYS_SESSION_KEY] = [p for p in waiting if p[0] != store.pk]
+        return [new_key_notice(store=store, key=key) for key in keys]
+
+
+def new_key_notice(*, store: Store, key: str) -> str:
+    text = gettext(
+        "The new API key of %(store)s is %(key)s. Copy it into the storefront's settings "
+        "now: only a hash of it is kept, and it will never be shown again."
+    )
+    values = {
+        "store": escape(store.name),
+        "key": format_html('<code class="api-key">{}</code>', key),
+    }
+    # Safe: the text and the store's name are escaped, the only markup is ours.
+    return mark_safe(escape(text) % values)

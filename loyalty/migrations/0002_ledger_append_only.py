@@ -1,7 +1,6 @@
 """The ledger is append-only in the database itself, not only in the code.
 
-TRUNCATE stays allowed: it needs the table owner's rights, and the test
-runner empties tables with it between transactional tests."""
+TRUNCATE was left allowed here; 0008_ledger_refuses_truncate refuses it too."""
 
 from django.db import migrations
 

@@ -1,6 +1,15 @@
 """Staff adjustments of points: small ones apply at once, large ones wait for a
 second staff member. Applied, each is one `adjust` entry through the points core.
 
+The threshold also bounds what one staff member moves alone for one member in a day
+(the merchant's, TIME_ZONE): an adjustment that would take that above it waits like a
+large one, or twenty small ones would do what one large one may not. Additions and
+removals both count, by their size: with a net total, taking 1,000 points and giving
+them back would cost nothing, so one person could move any number of points (renewing
+points about to expire, say) in steps that cancel out. The total is read under the
+member's lock, which every path moving the member's points takes first, so two
+adjustments sent at once cannot both slip under it.
+
 The permissions are checked here, not only on the screens: asking needs
 `loyalty.adjust_points`, approving needs `loyalty.approve_adjustment`, and
 rejecting needs it too, unless the requester withdraws their own request."""
@@ -11,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.errors import AppError
 from loyalty.models import Adjustment, LedgerEntry, Member, Program
+from loyalty.selectors import points_adjusted_alone_today
 
 from .points import Cause, credit, debit, member_lock
 from .purchases import expires_at_for_new_points
@@ -23,16 +33,22 @@ NOTE_MAX_LENGTH = Adjustment._meta.get_field("note").max_length
 def adjustment_request(
     *, member: Member, points: int, reason: str, note: str, staff_user
 ) -> Adjustment:
-    """Record an adjustment; apply it now unless it is above the approval threshold."""
+    """Record an adjustment; apply it now unless it needs a second staff member's approval."""
     if not staff_user.has_perm(ADJUST_PERMISSION):
         raise AppError("permission_denied", _("You do not have permission to adjust points."))
     note = _valid_request(points=points, reason=reason, note=note)
     with transaction.atomic():
         member = member_lock(member.pk)
+        approval_reason = _approval_reason(member=member, points=points, staff_user=staff_user)
         adjustment = Adjustment.objects.create(
-            member=member, points=points, reason=reason, note=note, requested_by=staff_user
+            member=member,
+            points=points,
+            reason=reason,
+            note=note,
+            requested_by=staff_user,
+            approval_reason=approval_reason,
         )
-        if abs(points) <= Program.current().adjustment_approval_threshold:
+        if not approval_reason:
             _apply(adjustment, member=member, decided_by=staff_user)
         else:
             # Refused now rather than at approval: a debit beyond the balance never helps.
@@ -70,6 +86,18 @@ def adjustment_reject(*, adjustment_id: int, staff_user) -> Adjustment:
         adjustment.decided_at = timezone.now()
         adjustment.save(update_fields=["status", "decided_by", "decided_at"])
         return adjustment
+
+
+def _approval_reason(*, member: Member, points: int, staff_user) -> str:
+    """Why the adjustment needs a second staff member; empty when it does not.
+    Read under the member's lock."""
+    threshold = Program.current().adjustment_approval_threshold
+    if abs(points) > threshold:
+        return Adjustment.ApprovalReason.LARGE
+    alone = points_adjusted_alone_today(member_id=member.pk, staff_user_id=staff_user.pk)
+    if alone + abs(points) > threshold:
+        return Adjustment.ApprovalReason.DAY_TOTAL
+    return ""
 
 
 def _valid_request(*, points: int, reason: str, note: str) -> str:

@@ -166,6 +166,46 @@ def test_a_large_adjustment_waits_for_approval_and_moves_nothing(clerk_client, m
     assert "waiting for approval" in response.content.decode()
 
 
+def test_the_form_says_the_clerks_adjustments_of_the_day_count_together(clerk_client, member):
+    adjust(clerk_client, member, "600")
+    adjust(clerk_client, member, "-50", reason="correction")
+
+    html = clerk_client.get(adjust_url(member)).content.decode()
+
+    assert "count together for the day" in html
+    assert "Today you have adjusted 650 points of this member without a second staff" in html
+
+
+def test_small_adjustments_past_the_threshold_wait_and_the_clerk_is_told_why(
+    clerk_client, member, clerk
+):
+    adjust(clerk_client, member, "1000")
+
+    response = adjust(clerk_client, member, "1000")
+
+    assert messages_of(response) == [
+        "Adjustment of +1000 points is waiting for approval by a second staff member: with "
+        "it, the points you adjusted for this member today would come to 2000, more than the "
+        "approval threshold of 1000. No points moved yet."
+    ]
+    assert balance(member) == 1300
+    waiting = Adjustment.objects.get(status=Adjustment.Status.PENDING)
+    reason = "with its requester&#x27;s other adjustments of the member that day, more points"
+    # On the member's page, in the list of adjustments and on the adjustment's own page.
+    assert reason in response.content.decode()
+    listing = clerk_client.get(ADJUSTMENTS, {"status__exact": "pending"}).content.decode()
+    assert f'waiting for approval<div class="help">{reason}' in listing
+    assert reason in clerk_client.get(f"{ADJUSTMENTS}{waiting.pk}/change/").content.decode()
+
+
+def test_a_large_adjustment_says_in_the_list_that_it_is_large(clerk_client, pending):
+    listing = clerk_client.get(ADJUSTMENTS).content.decode()
+
+    assert 'waiting for approval<div class="help">more points than the approval threshold' in (
+        listing
+    )
+
+
 def test_an_adjustment_below_zero_is_refused_on_the_form_and_moves_nothing(clerk_client, member):
     response = adjust(clerk_client, member, "-301", reason="correction")
 

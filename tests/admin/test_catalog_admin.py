@@ -337,6 +337,15 @@ def test_an_item_is_added_with_an_image_shown_in_the_list(manager_client, settin
     assert response.status_code == 200
 
 
+def test_staff_who_may_only_view_items_read_an_items_page(client, mug):
+    client.force_login(staff("+8613900000003", "view_rewarditem"))
+
+    response = client.get(f"{ITEMS}{mug.pk}/change/")
+
+    assert response.status_code == 200
+    assert "Ceramic mug" in text(response)
+
+
 def test_stock_edited_while_orders_come_in_adds_the_clerks_change_to_theirs(
     manager_client, mug, store
 ):

@@ -2,7 +2,11 @@
 store, or with the "Create API key" button), then only its prefix and last use; revoking
 asks first, is final, and the storefront using the key is refused from then on."""
 
+import base64
+import binascii
+import logging
 import re
+import zlib
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -75,6 +79,30 @@ def shown_key(response) -> str:
 
 def text(response) -> str:
     return response.content.decode()
+
+
+def readable_without_the_secret(cookie_value: str) -> str:
+    """What anyone who sees a signed cookie reads in it: Django's signed values
+    (django.core.signing, as the messages' CookieStorage writes them) are
+    `payload:signature`, the payload only base64 of the data, zlib-compressed when
+    it starts with a dot. Signing stops forgery, not reading."""
+    payload = cookie_value.strip('"').split(":")[0]
+    compressed = payload.startswith(".")
+    payload = payload.removeprefix(".")
+    try:
+        data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        data = zlib.decompress(data) if compressed else data
+    except (binascii.Error, ValueError, zlib.error):
+        return cookie_value
+    return cookie_value + data.decode(errors="replace")
+
+
+def walk(client, method, url, data=None) -> list:
+    """A request and the redirects after it, as a browser follows them, every response kept."""
+    responses = [getattr(client, method)(url, data)]
+    while responses[-1].status_code == 302:
+        responses.append(client.get(responses[-1]["Location"]))
+    return responses
 
 
 def test_creating_a_store_shows_its_first_key_once_and_it_works(manager_client):
@@ -248,3 +276,53 @@ def test_a_key_of_another_store_cannot_be_revoked_through_this_one(manager_clien
     assert response.status_code == 404
     other_key.refresh_from_db()
     assert not other_key.revoked
+
+
+@pytest.mark.parametrize(
+    "issue_key",
+    [
+        pytest.param(
+            lambda client, store: walk(client, "post", CHANGELIST + "add/", {"name": "Kiosk"}),
+            id="adding a store",
+        ),
+        pytest.param(
+            lambda client, store: walk(client, "post", create_key_url(store), {"name": "Till 2"}),
+            id="create API key",
+        ),
+    ],
+)
+def test_a_new_key_travels_in_no_cookie_url_or_log_line_and_shows_once(
+    manager_client, store, issue_key, caplog
+):
+    caplog.set_level(logging.DEBUG)
+
+    responses = issue_key(manager_client, store)
+
+    page = responses[-1]
+    key = shown_key(page)
+    secret = key.partition(".")[2]
+    assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]
+    # As an attacker who sees the traffic but not the server's secret: every cookie set
+    # on the way, the messages cookie included, read as its payload; every address.
+    cookies = [readable_without_the_secret(m.value) for r in responses for m in r.cookies.values()]
+    assert cookies, "the flow sets cookies, so the check below reads something"
+    assert not [cookie for cookie in cookies if secret in cookie]
+    assert not [r for r in responses if secret in r.get("Location", "") + r.request["PATH_INFO"]]
+    assert secret not in caplog.text
+    # Shown once: reloading the page shows only the prefix, and the session holds nothing.
+    reload = manager_client.get(page.request["PATH_INFO"])
+    assert SHOWN_KEY.findall(text(reload)) == []
+    assert secret not in text(reload)
+    assert secret not in str(dict(manager_client.session.items()))
+    assert purchase(key, "FIRST").status_code == 201
+
+
+def test_the_messages_cookie_is_readable_without_the_secret(manager_client):
+    """The check above reads the cookies as an attacker would: it sees the admin's
+    own message in the messages cookie."""
+    responses = walk(manager_client, "post", CHANGELIST + "add/", {"name": "Kiosk"})
+
+    cookies = [readable_without_the_secret(m.value) for m in responses[0].cookies.values()]
+
+    assert any("was added successfully" in cookie for cookie in cookies)

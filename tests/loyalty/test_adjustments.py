@@ -4,8 +4,11 @@ own permission; and a refusal moves nothing."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.db import connections
 
 from config.errors import AppError
@@ -23,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 PHONE = "+8613800138000"
 THRESHOLD = 1000  # the program's default
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the merchant's time zone, TIME_ZONE's default
 
 
 @pytest.fixture
@@ -59,6 +63,23 @@ def balance(member) -> int:
 
 def adjust_entries(member):
     return list(member.entries.filter(kind=LedgerEntry.Kind.ADJUST))
+
+
+def run_together(calls):
+    """Start every call at the same instant on its own thread and connection."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        try:
+            barrier.wait()
+            return call()
+        except AppError as refusal:
+            return refusal
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
 
 
 def test_a_small_credit_applies_at_once_as_one_adjust_entry_by_the_clerk(member, clerk):
@@ -333,22 +354,129 @@ def test_two_managers_approving_at_once_apply_the_adjustment_once(store):
     managers = [staff_member(f"+861390000002{i}", *MANAGER_PERMISSIONS) for i in range(4)]
     pending = request(member, clerk, 5000)
 
-    barrier = threading.Barrier(len(managers))
-
-    def approve_as(manager):
-        try:
-            barrier.wait()
-            return adjustment_approve(adjustment_id=pending.pk, staff_user=manager)
-        except AppError as refusal:
-            return refusal
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(managers)) as pool:
-        results = list(pool.map(approve_as, managers))
+    results = run_together(
+        [
+            lambda manager=manager: adjustment_approve(adjustment_id=pending.pk, staff_user=manager)
+            for manager in managers
+        ]
+    )
 
     assert sum(not isinstance(result, AppError) for result in results) == 1
     assert {result.code for result in results if isinstance(result, AppError)} == {"invalid_state"}
     assert balance(member) == 5300
     assert len(adjust_entries(member)) == 1
+    assert_ledger_consistent()
+
+
+# --- The threshold bounds what one staff member moves alone for a member in a day ---------
+
+
+def test_twenty_small_adjustments_by_one_clerk_wait_once_they_pass_the_threshold(store, clerk):
+    """The reported attack: 20 adjustments of +1,000 by one clerk, the threshold at its
+    default of 1,000. Only the first applies; the others wait for a second staff member."""
+    earn(store=store, phone=PHONE, amount="300.00")
+    member = Member.objects.get(phone=PHONE)
+
+    adjustments = [request(member, clerk, 1000) for _ in range(20)]
+
+    assert [a.status for a in adjustments] == [Adjustment.Status.APPLIED] + [
+        Adjustment.Status.PENDING
+    ] * 19
+    assert {a.approval_reason for a in adjustments[1:]} == {Adjustment.ApprovalReason.DAY_TOTAL}
+    assert adjustments[0].approval_reason == ""
+    assert balance(member) == 300 + THRESHOLD
+    assert len(adjust_entries(member)) == 1
+    assert_ledger_consistent()
+
+
+def test_small_adjustments_apply_until_their_sum_would_pass_the_threshold(member, clerk):
+    assert request(member, clerk, 600).status == Adjustment.Status.APPLIED
+    assert request(member, clerk, 400).status == Adjustment.Status.APPLIED  # 1000: at it
+
+    waiting = request(member, clerk, 1)
+
+    assert waiting.status == Adjustment.Status.PENDING
+    assert waiting.approval_reason == Adjustment.ApprovalReason.DAY_TOTAL
+    assert balance(member) == 1300
+
+
+def test_removals_count_by_their_size_so_giving_and_taking_back_cannot_go_on(member, clerk):
+    """With a net total +1000 and -1000 would cost nothing, and one clerk could move
+    any number of points alone (renewing points about to expire, for one)."""
+    request(member, clerk, 1000)
+
+    taken_back = request(member, clerk, -1000, reason="correction", note="Given by mistake")
+
+    assert taken_back.status == Adjustment.Status.PENDING
+    assert taken_back.approval_reason == Adjustment.ApprovalReason.DAY_TOTAL
+    assert balance(member) == 1300
+
+
+def test_a_large_adjustment_waits_as_large_and_adds_nothing_to_the_day_until_decided(
+    member, clerk, manager
+):
+    large = request(member, clerk, 5000)
+    assert large.approval_reason == Adjustment.ApprovalReason.LARGE
+    # Waiting, it moved nothing: the clerk may still adjust alone up to the threshold.
+    assert request(member, clerk, THRESHOLD).status == Adjustment.Status.APPLIED
+
+    adjustment_approve(adjustment_id=large.pk, staff_user=manager)
+
+    # Approved by a second staff member, it was not moved alone either.
+    assert balance(member) == 300 + THRESHOLD + 5000
+    assert request(member, clerk, 1).status == Adjustment.Status.PENDING
+
+
+def test_approved_and_withdrawn_adjustments_do_not_count_for_the_day(member, clerk, manager):
+    approved = request(member, clerk, 5000)
+    adjustment_approve(adjustment_id=approved.pk, staff_user=manager)
+    withdrawn = request(member, clerk, 5000)
+    adjustment_reject(adjustment_id=withdrawn.pk, staff_user=clerk)
+
+    assert request(member, clerk, THRESHOLD).status == Adjustment.Status.APPLIED
+
+
+def test_another_clerks_adjustments_are_counted_separately(member, clerk):
+    other_clerk = staff_member("+8613900000004", *CLERK_PERMISSIONS)
+    request(member, clerk, THRESHOLD)
+
+    assert request(member, other_clerk, THRESHOLD).status == Adjustment.Status.APPLIED
+    assert request(member, clerk, 1).status == Adjustment.Status.PENDING
+    assert balance(member) == 300 + 2 * THRESHOLD
+
+
+def test_adjustments_of_another_member_are_counted_separately(store, member, clerk):
+    earn(store=store, phone="+8613800138001", amount="300.00")
+    other_member = Member.objects.get(phone="+8613800138001")
+    request(member, clerk, THRESHOLD)
+
+    assert request(other_member, clerk, THRESHOLD).status == Adjustment.Status.APPLIED
+
+
+def test_the_day_is_the_merchants_and_yesterdays_adjustments_do_not_count(member, clerk):
+    # 23:50 and 00:10 in Shanghai are the same day in UTC (15:50 and 16:10).
+    with time_machine.travel(datetime(2026, 3, 10, 23, 50, tzinfo=SHANGHAI), tick=False):
+        request(member, clerk, THRESHOLD)
+        assert request(member, clerk, 1).status == Adjustment.Status.PENDING
+
+    with time_machine.travel(datetime(2026, 3, 11, 0, 10, tzinfo=SHANGHAI), tick=False):
+        today = request(member, clerk, THRESHOLD)
+
+    assert today.status == Adjustment.Status.APPLIED
+    assert balance(member) == 300 + 2 * THRESHOLD
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_clerks_adjustments_sent_at_once_cannot_all_slip_under_the_threshold(store):
+    earn(store=store, phone=PHONE, amount="300.00")
+    member = Member.objects.get(phone=PHONE)
+    clerk = staff_member("+8613900000001", *CLERK_PERMISSIONS)
+
+    results = run_together([lambda: request(member, clerk, 400)] * 6)
+
+    # 400 + 400 fits in 1000; a third would make 1200.
+    statuses = sorted(result.status for result in results)
+    assert statuses == [Adjustment.Status.APPLIED] * 2 + [Adjustment.Status.PENDING] * 4
+    assert balance(member) == 300 + 800
     assert_ledger_consistent()

@@ -3,7 +3,8 @@
 It drives the real services, not the API, for a handful of members and one
 store: purchases, partial refunds, redemptions held, committed, cancelled and
 released, reward orders (an item with little stock and a per-member limit, and
-one without either), staff adjustments (large ones approved by a second staff
+one without either), staff adjustments (large ones, and those that take what the
+clerk adjusted of a member that day past the threshold, approved by a second staff
 member), rule changes, and expiry runs at random clocks that only move forward.
 Each example draws its own program rules and starting clock.
 
@@ -22,7 +23,7 @@ back after it, which works on PostgreSQL and SQLite alike.
 
 import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -192,6 +193,8 @@ class AdjustmentModel:
     phone: str
     points: int
     status: str
+    day: date  # the merchant's day it was asked for
+    alone: bool = False  # applied at once, with no second staff member
 
 
 @dataclass(frozen=True)
@@ -712,11 +715,19 @@ class LedgerMachine(RuleBasedStateMachine):
         if not expect(outcome, refusals, f"adjustment of {points}"):
             return multiple()
         adjustment = outcome.result
+        today = timezone.localdate(self.now(), self.zone)
         self.adjustment_models[adjustment.pk] = AdjustmentModel(
-            adjustment.pk, phone, points, Adjustment.Status.PENDING
+            adjustment.pk, phone, points, Adjustment.Status.PENDING, today
         )
-        if abs(points) <= self.rules.adjustment_approval_threshold:
+        # The one clerk's adjustments of this member today, applied alone, by their size.
+        alone_today = sum(
+            abs(earlier.points)
+            for earlier in self.adjustment_models.values()
+            if earlier.phone == phone and earlier.alone and earlier.day == today
+        )
+        if alone_today + abs(points) <= self.rules.adjustment_approval_threshold:
             assert adjustment.status == Adjustment.Status.APPLIED
+            self.adjustment_models[adjustment.pk].alone = True
             self.apply_adjustment(adjustment.pk, adjustment.entry_id)
         else:
             assert adjustment.status == Adjustment.Status.PENDING and adjustment.entry_id is None

@@ -32,6 +32,16 @@ from .workers import broker_url, start_worker, stop_worker
 
 PHONE = "+8613800138000"
 MASKED = "+86138****8000"
+# As a browser or a storefront's HTTP client puts what a clerk typed into a URL.
+PHONES_IN_QUERIES = {
+    "13800138000": "138****8000",
+    "+8613800138000": "+86138****8000",
+    "%2B86%20138%200013%208000": "%2B86138****8000",
+    "138+0013+8000": "138****8000",
+    "138.0013.8000": "138****8000",
+    "(138)%200013-8000": "(138****8000",
+    "%5B138%5D%200013.8000": "%5B138****8000",
+}
 
 
 @pytest.mark.parametrize(
@@ -53,13 +63,35 @@ MASKED = "+86138****8000"
             "Key (phone)=(+8613800138000) already exists.",
             "Key (phone)=(+86138****8000) already exists.",
         ),
-        # Left alone: what is masked already, ids, hashes, timestamps, amounts.
+        # Every form the API takes as a phone, as it reaches a query string: a space may
+        # be a + or %20, and any separator may be %-encoded, once or twice.
+        ("?q=+8613800138000", "?q=+86138****8000"),
+        ("?q=%2B8613800138000", "?q=%2B86138****8000"),
+        ("?q=%252B8613800138000", "?q=%252B86138****8000"),
+        ("?q=+86+138+0013+8000", "?q=+86138****8000"),
+        ("?q=138+0013+8000", "?q=138****8000"),
+        ("?q=138%200013%208000", "?q=138****8000"),
+        ("?q=138.0013.8000", "?q=138****8000"),
+        ("?q=(138) 0013-8000", "?q=(138****8000"),
+        ("?q=%28138%29%200013-8000", "?q=%28138****8000"),
+        ("?q=[138]0013.8000", "?q=[138****8000"),
+        ("?q=%5B138%5D+0013%2E8000", "?q=%5B138****8000"),
+        ("?q=%2B86%20(138)%200013.8000&page=2", "?q=%2B86138****8000&page=2"),
+        ("?q=0086.138.0013.8000", "?q=0086138****8000"),
+        ("?q=%2B1%20(415)%20555-2671", "?q=%2B141****2671"),
+        # A phone beside other numbers is still found.
+        ("adjusted 13800138000 by 100", "adjusted 138****8000 by 100"),
+        ("page 2 138 0013 8000", "page 2 138****8000"),
+        # Left alone: what is masked already, ids, hashes, timestamps, amounts, addresses.
         (MASKED, MASKED),
         ("task 0e5c2b1a-1380-4013-8000-138001380001", None),
         ("sha 3f2a13800138000b", None),
         ("at 1735689600000 ms", None),
         ("+1500000 points", None),
         ("order 23800138000", None),
+        ("expires 2026-07-15 10:00:00 (2026.07.15)", None),
+        ("order POS-2026-0715-0001 of 300.00", None),
+        ('203.0.113.5 "GET /api/v1/me/transactions?cursor=cD0xMjM%3D HTTP/1.1" 200 5120', None),
     ],
 )
 def test_what_looks_like_a_phone_is_masked_and_nothing_else(text, masked):
@@ -171,11 +203,13 @@ def test_a_real_gunicorn_and_celery_worker_log_phones_masked(tmp_path):
     )
     worker = start_worker(tmp_path, SMS_BACKEND="console")
     try:
-        # when a request names a phone in its URL and the worker sends a text
+        # when requests name a phone in their URLs, however written, and the worker
+        # sends a text
         url = f"http://127.0.0.1:{port}"
         wait_for_health(Stack(url, broker_url(), {"gunicorn": gunicorn}))
-        with urllib.request.urlopen(f"{url}/healthz?phone=13800138000", timeout=10):
-            pass
+        for phone in PHONES_IN_QUERIES:
+            with urllib.request.urlopen(f"{url}/healthz?phone={phone}", timeout=10):
+                pass
         message = SmsMessage.objects.create(
             phone=PHONE,
             body="Your code is 123456.",
@@ -188,7 +222,8 @@ def test_a_real_gunicorn_and_celery_worker_log_phones_masked(tmp_path):
         stop_children([gunicorn])
 
     # then both logs show the phone masked, and only so
-    assert "/healthz?phone=138****8000" in gunicorn.output()
+    for masked in PHONES_IN_QUERIES.values():
+        assert f'"GET /healthz?phone={masked} HTTP/1.1" 200' in gunicorn.output()
     assert f"SMS to {MASKED}: Your code is 123456." in worker.output()
     for output in (gunicorn.output(), worker.output()):
-        assert "13800138000" not in output
+        assert "0013" not in output
