@@ -54,7 +54,9 @@ def log_in(page: Page, shot, *, code: str | None = None) -> None:
     """The password, then the code the clerk's app shows (or `code`, a recovery code)."""
     password_step(page, shot)
     at(page, "/admin/two-factor/verify/")
-    page.get_by_label("Code").fill(code or app_code(authenticator_app(User.objects.get())))
+    page.get_by_label("Code").fill(
+        code or app_code(authenticator_app(User.objects.get(phone=CLERK_PHONE)))
+    )
     shot("code")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
