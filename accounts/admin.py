@@ -1,18 +1,32 @@
 import re
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.admin import ReadOnlyAdmin
 
 from .models import SmsCode, SmsMessage, User
 from .phones import InvalidPhone, mask_phone, normalize_phone
+from .staff_otp import staff_otp_app, staff_otp_required, staff_otp_reset, staff_recovery_codes_left
+
+# Second factors are set up by their owner and reset by a superuser from the user's page;
+# django-otp's own pages would let an admin read or plant a device's key.
+admin.site.unregister([TOTPDevice, StaticDevice])
 
 # What a clerk types for a phone: digits with the usual separators, perhaps a
 # +, perhaps the stars of a masked number copied from a list.
@@ -98,8 +112,9 @@ class UserAdmin(PhoneSearchMixin, DjangoUserAdmin):
     form = PhoneUserChangeForm
     add_form = PhoneUserCreationForm
     ordering = ("phone",)
-    list_display = ("masked_phone", "name", "is_staff", "is_active", "date_joined")
+    list_display = ("masked_phone", "name", "is_staff", "two_factor", "is_active", "date_joined")
     search_fields = ("phone", "name")
+    readonly_fields = ("two_factor_status",)
     fieldsets = (
         (None, {"fields": ("phone", "password")}),
         (_("Personal info"), {"fields": ("name",)}),
@@ -107,9 +122,86 @@ class UserAdmin(PhoneSearchMixin, DjangoUserAdmin):
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
+        (_("Two-factor login"), {"fields": ("two_factor_status",)}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("phone", "password1", "password2")}),)
+
+    def get_queryset(self, request):
+        has_app = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_two_factor=Exists(has_app))
+
+    @admin.display(description=_("two-factor login"), ordering="has_two_factor")
+    def two_factor(self, user) -> str | None:
+        if not user.is_staff:
+            return None
+        return gettext("on") if user.has_two_factor else gettext("off")
+
+    @admin.display(description=_("status"))
+    def two_factor_status(self, user) -> str:
+        app = staff_otp_app(user)
+        if app is not None:
+            left = staff_recovery_codes_left(user)
+            return ngettext(
+                "On since %(date)s; %(count)d recovery code left.",
+                "On since %(date)s; %(count)d recovery codes left.",
+                left,
+            ) % {"date": formats.date_format(app.created_at, "DATE_FORMAT"), "count": left}
+        if staff_otp_required(user):
+            return gettext("Off, but required for this account: set up at the next login.")
+        return gettext("Off.")
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/two-factor/reset/",
+                self.admin_site.admin_view(self.two_factor_reset_view),
+                name="accounts_user_two_factor_reset",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_reset_two_factor"] = (
+            obj is not None and request.user.is_superuser and _has_second_factor(obj)
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def two_factor_reset_view(self, request, object_id):
+        """A superuser removes a staff member's authenticator app and recovery codes, as
+        when they lost their phone: they set it up again at their next login."""
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        user = self.get_object(request, unquote(object_id))
+        if user is None:
+            raise Http404
+        user_url = reverse("admin:accounts_user_change", args=[user.pk])
+        if request.method == "POST":
+            if staff_otp_reset(user=user):
+                message = gettext("Reset the two-factor login of %(user)s.") % {
+                    "user": staff_label(user)
+                }
+                self.log_change(request, user, message)
+                messages.success(request, message)
+            else:
+                messages.info(request, gettext("That account had no two-factor login to reset."))
+            return HttpResponseRedirect(user_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Reset two-factor login"),
+            "opts": self.opts,
+            "original": user,
+            "staff": staff_label(user),
+            "user_url": user_url,
+        }
+        return TemplateResponse(request, "admin/accounts/user/two_factor_reset.html", context)
+
+
+def _has_second_factor(user) -> bool:
+    return (
+        TOTPDevice.objects.filter(user=user).exists()
+        or StaticDevice.objects.filter(user=user).exists()
+    )
 
 
 @admin.register(SmsMessage)

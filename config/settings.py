@@ -26,7 +26,15 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Before the admin: its admin/base_site.html adds the two-factor page to the user tools,
+    # its admin.py takes django-otp's device pages out of the admin, and its changepassword
+    # takes the phone as people write it.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "accounts",
+    # Django's admin, whose default site asks staff for their second factor.
+    "accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -40,7 +48,6 @@ INSTALLED_APPS = [
     "csp",
     # The project's own system checks (config/checks.py).
     "config.apps.ProjectConfig",
-    "accounts",
     "loyalty",
     "catalog",
 ]
@@ -54,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Which second factor, if any, verified the session's user: admin asks `is_verified()`.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -164,6 +173,9 @@ LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
 LOGIN_FAILURES_PER_PHONE_BEFORE_DELAY = env.int("LOGIN_FAILURES_PER_PHONE_BEFORE_DELAY", default=5)
 LOGIN_DELAY_MAX_SECONDS = env.int("LOGIN_DELAY_MAX_SECONDS", default=60)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+
+# Staff's second factor in admin (accounts/staff_otp.py): the name authenticator apps show.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Loyalty admin")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("ACCESS_TOKEN_MINUTES", default=15)),

@@ -13,12 +13,16 @@ from urllib.parse import urlparse
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
 from rest_framework.test import APIClient
 
 from accounts.limits import limit_keys_without_expiry
 from accounts.sms import backends as sms_backends
+from accounts.staff_otp import staff_otp_required
 from config.celery import app as celery_app
 from loyalty.services.stores import store_create
+from tests.staff_otp import authenticator_app
 
 REQUIRE_SERVICES = os.environ.get("LOYALTY_REQUIRE_SERVICES") == "1"
 # Debian's package (apt-get install chromium); Playwright's own browser download fails here.
@@ -126,3 +130,21 @@ def other_store_client(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     return client
+
+
+class StaffClient(Client):
+    """Django's test client, whose `force_login` stands for admin's whole login: staff who
+    must have a second factor (accounts/staff_otp.py) get an authenticator app, and the
+    session counts as verified by it. Tests of the login itself post its forms."""
+
+    def force_login(self, user, backend=None):
+        super().force_login(user, backend)
+        if staff_otp_required(user):
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = authenticator_app(user).persistent_id
+            session.save()
+
+
+@pytest.fixture
+def client():
+    return StaffClient()

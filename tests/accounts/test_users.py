@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from accounts.phones import InvalidPhone, normalize_phone
+from tests.staff_otp import app_code, authenticator_app
 
 pytestmark = pytest.mark.django_db
 
@@ -50,12 +51,14 @@ def test_createsuperuser_refuses_an_invalid_phone():
 
 
 def test_staff_log_in_to_admin_with_the_phone(client):
-    User.objects.create_superuser(phone="+8613900000001", password="staff-secret-2026")
+    staff = User.objects.create_superuser(phone="+8613900000001", password="staff-secret-2026")
+    app = authenticator_app(staff)
 
     response = client.post(
         "/admin/login/?next=/admin/",
         {"username": "13900000001", "password": "staff-secret-2026"},
     )
+    client.post("/admin/two-factor/verify/", {"code": app_code(app)})
 
     assert response.status_code == 302
     assert client.get("/admin/loyalty/member/").status_code == 200

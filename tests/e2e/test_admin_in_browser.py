@@ -1,6 +1,8 @@
-"""A shop clerk who has never seen the system, in a real browser: log in to admin, find a
-customer by the phone they say, adjust points with a reason, fulfil a reward order by the
-code the customer shows, read the points liability dashboard.
+"""A shop clerk who has never seen the system, in a real browser: log in to admin with a
+password and a code from the phone (setting the phone up the first time, or using a
+recovery code when it is lost), find a customer by the phone they say, adjust points with
+a reason, fulfil a reward order by the code the customer shows, read the points liability
+dashboard.
 
 Data comes through the real services (purchases, reward orders); the clerk only clicks and
 types, and each test asserts what the clerk sees, then what the database holds."""
@@ -11,12 +13,14 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from accounts.models import User
+from accounts.staff_otp import staff_recovery_codes_issue
 from catalog.models import RewardItem, RewardOrder
 from catalog.services import reward_order_place
 from loyalty.models import Adjustment, Member
 from loyalty.services.stores import store_create
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
+from tests.staff_otp import app_code, authenticator_app, code_from_key
 
 # The live server answers from its own thread, so the data is committed, and emptied after each
 # test: SQLite's flush deletes rows, which the ledger's append-only trigger refuses.
@@ -35,7 +39,10 @@ OTHER_CUSTOMER = "+8613800138111"
 
 @pytest.fixture
 def clerk(transactional_db):
-    return User.objects.create_superuser(phone=CLERK_PHONE, password=CLERK_PASSWORD)
+    """A superuser, who must log in with a second factor: they set up their phone's app."""
+    clerk = User.objects.create_superuser(phone=CLERK_PHONE, password=CLERK_PASSWORD)
+    authenticator_app(clerk)
+    return clerk
 
 
 @pytest.fixture
@@ -43,7 +50,21 @@ def store(transactional_db):
     return store_create(name="Counter 1")[0]
 
 
-def log_in(page: Page, shot) -> None:
+def log_in(page: Page, shot, *, code: str | None = None) -> None:
+    """The password, then the code the clerk's app shows (or `code`, a recovery code)."""
+    password_step(page, shot)
+    at(page, "/admin/two-factor/verify/")
+    page.get_by_label("Code").fill(
+        code or app_code(authenticator_app(User.objects.get(phone=CLERK_PHONE)))
+    )
+    shot("code")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    at(page, "/admin/")
+    shot("admin-index")
+
+
+def password_step(page: Page, shot) -> None:
     page.goto("/admin/")
     at(page, "/admin/login/")
     # The clerk types the phone in national format, as people say it.
@@ -51,9 +72,6 @@ def log_in(page: Page, shot) -> None:
     page.locator("#id_password").fill(CLERK_PASSWORD)
     shot("login")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    at(page, "/admin/")
-    shot("admin-index")
 
 
 def at(page: Page, path: str) -> None:
@@ -212,3 +230,57 @@ def test_clerk_reads_the_liability_dashboard(page, shot, clerk, store):
     # The points the members hold: 300 + 120.
     expect(page.locator("#content")).to_contain_text(re.compile(r"(?<![\d.,])420(?!\d|[.,]\d)"))
     shot("dashboard")
+
+
+def test_a_new_superuser_sets_up_two_factor_login_at_the_first_login(page, shot, transactional_db):
+    User.objects.create_superuser(phone=CLERK_PHONE, password=CLERK_PASSWORD)
+    # The Content-Security-Policy refuses inline styles: the QR code must not need one.
+    refused = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    password_step(page, shot)
+
+    at(page, "/admin/two-factor/enrol/")
+    expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("QR code")).locator("svg")).to_be_visible()
+    # No phone here: the clerk types the key shown under the QR code into the "app".
+    key = page.locator("#otp-key").inner_text()
+    shot("enrol")
+    page.get_by_label("Code from the app").fill(code_from_key(key))
+    page.get_by_role("button", name="Turn on two-factor login").click()
+
+    codes = page.locator("#recovery-codes li")
+    expect(codes).to_have_count(10)
+    shot("recovery-codes")
+    page.get_by_role("link", name=re.compile("continue")).click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    at(page, "/admin/")
+    page.get_by_role("link", name="Two-factor login").click()
+    expect(page.locator("#content")).to_contain_text("Two-factor login is on.")
+    expect(page.locator("#content")).to_contain_text("You have 10 recovery codes left.")
+    shot("two-factor-page")
+    assert refused == []
+
+
+def test_a_clerk_without_the_phone_logs_in_with_a_recovery_code(page, shot, clerk):
+    recovery_code = staff_recovery_codes_issue(user=clerk)[0]
+
+    log_in(page, shot, code=f"{recovery_code[:4]}-{recovery_code[4:]}")
+
+    page.get_by_role("link", name="Two-factor login").click()
+    expect(page.locator("#content")).to_contain_text("You have 9 recovery codes left.")
+    shot("two-factor-page")
+    page.get_by_role("button", name="Log out").click()
+    # The code is used up: the same one again is refused.
+    password_step(page, shot)
+    page.get_by_label("Code").fill(recovery_code)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".errorlist")).to_contain_text(
+        "This code is wrong, or it was used already."
+    )
+    at(page, "/admin/two-factor/verify/")
+    shot("used-code-refused")

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.phones import InvalidPhone, normalize_phone
+from accounts.staff_otp import staff_otp_app
 from catalog.models import RewardItem
 from loyalty.models import Store, StoreAPIKey
 from loyalty.services.purchases import purchase_record
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         members = len({member for member, _order, _amount in PURCHASES})
 
         self.stdout.write(f"Staff login: {phone} / {password}")
+        self.stdout.write(self._second_factor_note(phone))
         self.stdout.write(
             f"Demo data ready: staff user {'created' if staff_created else 'kept'}, "
             f"{store.name!r} {'created' if store_created else 'kept'}, {members} members, "
@@ -93,6 +95,18 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         return False
+
+    def _second_factor_note(self, phone: str) -> str:
+        """The demo staff member is a superuser, who logs in with a second factor too."""
+        if staff_otp_app(get_user_model().objects.get(phone=phone)) is None:
+            return (
+                "Then: the first login sets up two-factor login "
+                "(an authenticator app scans a QR code)."
+            )
+        return (
+            "Then: a code from the authenticator app set up before "
+            f"(lost it? python manage.py staff_otp_reset {phone})."
+        )
 
     def _replace_demo_key(self, store: Store) -> tuple[int, str]:
         """Keys are kept only hashed, so the one printed must be new; the old ones go."""
