@@ -332,6 +332,8 @@ AUTHORIZATION_HEADERS = [
     pytest.param(lambda key: f"Api-Key {key[:-1]}", id="key-one-char-short"),
     pytest.param(lambda key: f"Api-Key {key.split('.')[0]}.{'0' * 32}", id="wrong-secret"),
     pytest.param(lambda key: "Api-Key Ã©Ã¨", id="mojibake"),
+    pytest.param(lambda key: "Api-Key \x00", id="nul"),
+    pytest.param(lambda key: f"Api-Key {key.split('.')[0]}\x00.{'0' * 32}", id="nul-in-prefix"),
 ]
 
 
