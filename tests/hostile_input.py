@@ -4,8 +4,9 @@ Four classes: digits that are not ASCII, which `str.isdigit()` accepts and `int(
 in part ("٣", "５") or refuses ("²", "①"); lone surrogates, which a JSON string or key may
 escape ("\\ud800") but no UTF-8 text can hold; NUL, which PostgreSQL refuses in any text;
 and bytes that are no UTF-8 at all (an overlong "/", an encoded surrogate, 0xFF), which
-only a URL can carry. Each comes as a fixed table of known culprits and as a Hypothesis
-strategy that draws more of its kind.
+only a URL can carry. Beside them, an id in ASCII digits too large for a bigint. Each
+comes as a fixed table of known culprits and as a Hypothesis strategy that draws more of
+its kind.
 """
 
 import base64
@@ -13,6 +14,7 @@ import json
 import os
 from urllib.parse import quote, quote_from_bytes
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 NON_ASCII_DIGITS = ["²", "٣", "５", "①"]
@@ -55,8 +57,15 @@ HEADER_VALUES = [header(text.encode("utf-8")) for text in [*NON_ASCII_DIGITS, NU
 
 # --- Hypothesis: more of each class ------------------------------------------------------
 
-# Draws per test in CI; a bigger number explores more, e.g. HOSTILE_INPUT_EXAMPLES=500.
-EXAMPLES = int(os.environ.get("HOSTILE_INPUT_EXAMPLES", "25"))
+# A fixed sample of draws per test in CI; a bigger number explores more, e.g.
+# HOSTILE_INPUT_EXAMPLES=500. A test's world is built once for all its draws, on purpose.
+fuzz_settings = settings(
+    max_examples=int(os.environ.get("HOSTILE_INPUT_EXAMPLES", "25")),
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # Digits, numbers and number-like letters of every script but ASCII: Nd ("٣", "５"),
 # No ("²", "①"), Nl ("Ⅻ").

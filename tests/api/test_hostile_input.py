@@ -18,7 +18,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
@@ -214,13 +214,7 @@ def test_known_hostile_input_is_refused_in_the_error_shape(
 
 
 @pytest.mark.parametrize(("method", "route", "definition"), OPERATIONS)
-@settings(
-    max_examples=hostile.EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@hostile.fuzz_settings
 @given(data=st.data())
 def test_drawn_hostile_input_is_refused_in_the_error_shape(
     credentials, method, route, definition, data
