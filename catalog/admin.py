@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import InvalidPhone, mask_phone, normalize_phone
 from config.admin import ReadOnlyAdmin
+from config.converters import row_id
 from config.errors import AppError
 from loyalty.models import Store
 
@@ -243,7 +244,7 @@ class RewardOrderAdmin(ReadOnlyAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         order = self._order_for(request, object_id)
-        store = Store.objects.filter(pk=_int_or_none(request.POST.get("store"))).first()
+        store = Store.objects.filter(pk=row_id(request.POST.get("store"))).first()
         if store is None:
             messages.error(request, gettext("Choose the store that hands the reward over."))
         elif order.status != RewardOrder.Status.PENDING:
@@ -365,10 +366,3 @@ class RewardOrderAdmin(ReadOnlyAdmin):
                 % values
             )
         return gettext("Order %(code)s is still pending.") % values
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -26,7 +26,8 @@ class ExpiryPolicy:
         if text == "never":
             return cls("never")
         unit, sep, count = text.partition(":")
-        if not sep or unit not in POLICY_BOUNDS or not count.isdigit():
+        # ASCII digits: isdigit() alone would take "٣" and "²" (which int() refuses).
+        if not sep or unit not in POLICY_BOUNDS or not (count.isascii() and count.isdigit()):
             raise ValueError(text)
         low, high = POLICY_BOUNDS[unit]
         if not low <= int(count) <= high:

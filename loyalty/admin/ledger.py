@@ -4,6 +4,7 @@ points" form, which goes through the adjustment service."""
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from accounts.admin import PhoneSearchMixin, staff_label
 from accounts.erasure import customer_erase
 from accounts.phones import mask_phone
 from config.admin import ReadOnlyAdmin, ReadOnlyInline
+from config.converters import row_id
 from config.errors import AppError
 from loyalty.models import (
     Adjustment,
@@ -76,16 +78,25 @@ class MemberFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         value = self.value()
-        member = Member.objects.filter(pk=value).first() if value and value.isdigit() else None
+        if value is None:
+            return []
+        member = Member.objects.filter(pk=self._member_id(value)).first()
         return [(value, member_label(member))] if member else []
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(member_id=value)
+        return queryset.filter(member_id=self._member_id(value))
+
+    @staticmethod
+    def _member_id(value: str) -> int:
+        member_id = row_id(value)
+        if member_id is None:
+            # As Django's own filters answer a value they cannot use: the list reloads
+            # unfiltered, with ?e=1.
+            raise IncorrectLookupParameters(value)
+        return member_id
 
 
 class RegisteredFilter(admin.SimpleListFilter):

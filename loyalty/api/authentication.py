@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 from django.db.models import Q
@@ -12,8 +13,10 @@ from loyalty.models import StoreAPIKey
 from loyalty.services.stores import store_api_key_verify
 
 KEYWORD = "Api-Key"
-# Keys are "<8-char prefix>.<32-char secret>"; anything much longer is not a key.
-MAX_KEY_LENGTH = 100
+# Keys are "<8-char prefix>.<32-char secret>" of letters and digits. Anything much longer,
+# or with anything but visible ASCII (NUL, which PostgreSQL refuses in a query, for one),
+# is not a key.
+KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,100}")
 # Staff see when a key was last used to the minute; finer would write on every request.
 LAST_USE_RESOLUTION = timedelta(seconds=60)
 
@@ -36,7 +39,7 @@ class StoreAPIKeyAuthentication(BaseAuthentication):
         if keyword.lower() != KEYWORD.lower():
             return None
         key = key.strip()
-        if not key or len(key) > MAX_KEY_LENGTH:
+        if not KEY_SHAPE.fullmatch(key):
             raise AuthenticationFailed(_("Invalid or revoked API key."))
         api_key = store_api_key_verify(key=key)
         if api_key is None or api_key.has_expired:

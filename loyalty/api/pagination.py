@@ -3,8 +3,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
+from config.converters import row_id
 from config.errors import AppError
-from loyalty.selectors import LARGEST_ID
 
 
 class NewestFirstCursor(CursorPagination):
@@ -19,8 +19,8 @@ class NewestFirstCursor(CursorPagination):
             cursor = super().decode_cursor(request)
         except NotFound:
             raise _invalid_cursor() from None
-        # The position is an entry id; anything else is a forged cursor.
-        if cursor is not None and cursor.position is not None and not cursor.position.isdigit():
+        # The position is a row id; anything else is a forged cursor.
+        if cursor is not None and cursor.position is not None and row_id(cursor.position) is None:
             raise _invalid_cursor()
         return cursor
 
@@ -60,9 +60,9 @@ class NewestFirstRows(NewestFirstCursor):
         """The id the page starts below; this API only hands out forward cursors on ids."""
         if cursor is None or cursor.position is None:
             return None
-        if cursor.reverse or cursor.offset or int(cursor.position) > LARGEST_ID:
+        if cursor.reverse or cursor.offset:
             raise _invalid_cursor()
-        return int(cursor.position)
+        return row_id(cursor.position)
 
     def get_next_link(self):
         if self.next_position is None:

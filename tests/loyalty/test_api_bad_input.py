@@ -105,6 +105,8 @@ UNPARSABLE_BODIES = [
     pytest.param(b"{'phone': '+8613800138000'}", id="single-quotes"),
     pytest.param(b'{"amount": NaN}', id="nan-literal"),
     pytest.param(b'{"phone": "\xff\xfe"}', id="not-utf8"),
+    pytest.param(b'{"phone": "\\ud800"}', id="lone-surrogate"),
+    pytest.param(b'{"\\udfff": "+8613800138000"}', id="lone-surrogate-key"),
     pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
 ]
 
@@ -330,6 +332,8 @@ AUTHORIZATION_HEADERS = [
     pytest.param(lambda key: f"Api-Key {key[:-1]}", id="key-one-char-short"),
     pytest.param(lambda key: f"Api-Key {key.split('.')[0]}.{'0' * 32}", id="wrong-secret"),
     pytest.param(lambda key: "Api-Key Ã©Ã¨", id="mojibake"),
+    pytest.param(lambda key: "Api-Key \x00", id="nul"),
+    pytest.param(lambda key: f"Api-Key {key.split('.')[0]}\x00.{'0' * 32}", id="nul-in-prefix"),
 ]
 
 

@@ -242,6 +242,33 @@ def test_a_bad_cursor_is_a_validation_error(sign_up, cursor):
     assert error_code(response) == "validation_error"
 
 
+@pytest.mark.parametrize("url", [TRANSACTIONS_URL, "/api/v1/me/reward-orders"])
+@pytest.mark.parametrize(
+    "position",
+    [
+        # The attacker's "²": str.isdigit() accepts it, int() refuses it.
+        pytest.param("%C2%B2", id="superscript-two"),
+        # int() takes these as 3 and 5; no id is written so.
+        pytest.param("%D9%A3", id="arabic-indic-three"),
+        pytest.param("%EF%BC%95", id="fullwidth-five"),
+    ],
+)
+def test_a_cursor_positioned_on_digits_other_than_0_to_9_is_a_validation_error(
+    sign_up, url, position
+):
+    # Given a customer, and a cursor forged with such a position
+    customer = sign_up(PHONE)
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+
+    # When the customer's app pages with it
+    response = customer.get(url, {"cursor": cursor})
+
+    # Then it is refused in the error shape, never a 500
+    assert response.status_code == 400
+    assert error_code(response) == "validation_error"
+    assert response.json()["error"]["details"] == {"cursor": ["invalid"]}
+
+
 # --- Whose data, and who may ask ----------------------------------------------------
 
 

@@ -160,6 +160,9 @@ def test_never_means_no_expiry():
         "months:x",
         "year_end:11",
         "days:1:2",
+        "days:٣",
+        "days:５",
+        "days:²",
     ],
 )
 def test_a_malformed_policy_is_refused_with_an_explanation(text):
