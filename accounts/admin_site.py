@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.urls import path
 
 from accounts.api.views import client_ip
+from config.admin import ForgedInputRefusingMixin
 
 from . import admin_two_factor
 from .login_guard import LoginThrottled, login_attempt_admit
@@ -40,6 +41,12 @@ class StaffLoginForm(AdminAuthenticationForm):
 
 class StaffAdminSite(admin.AdminSite):
     login_form = StaffLoginForm
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every model admin, Django's own (groups) included, refuses forged input."""
+        admin_class = admin_class or admin.ModelAdmin
+        hardened = type(admin_class.__name__, (ForgedInputRefusingMixin, admin_class), {})
+        super().register(model_or_iterable, hardened, **options)
 
     def has_permission(self, request):
         return super().has_permission(request) and admin_two_factor.step_owed(request) is None

@@ -1,9 +1,14 @@
-"""Admin bases for records that nobody edits: ledgers, outboxes, check results. Their
-lists are the ones filtered by text (kinds, statuses, reasons)."""
+"""Admin bases: every list refuses forged input the way Django refuses a bad filter
+value, and records that nobody edits (ledgers, outboxes, check results) are read-only."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from config.converters import row_id
 
 
 class NulRefusingChangeList(ChangeList):
@@ -18,10 +23,41 @@ class NulRefusingChangeList(ChangeList):
         return lookup_params
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ForgedInputRefusingMixin:
+    """Mixed into every model admin by the admin site (accounts/admin_site.py): what a
+    forged form or link sends, Django would hand to the database and fail there."""
+
     def get_changelist(self, request, **kwargs):
         return NulRefusingChangeList
 
+    def response_action(self, request, queryset):
+        """Rows chosen for an action that are no ids of this list change nothing: the
+        list reloads, as when no row is chosen."""
+        chosen = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(self._is_row_id(value) for value in chosen):
+            self.message_user(
+                request,
+                _(
+                    "Items must be selected in order to perform actions on them. No items "
+                    "have been changed."
+                ),
+                messages.WARNING,
+            )
+            return None
+        return super().response_action(request, queryset)
+
+    def _is_row_id(self, value: str) -> bool:
+        primary_key = self.model._meta.pk
+        if primary_key.get_internal_type() in ("AutoField", "BigAutoField", "IntegerField"):
+            return row_id(value) is not None
+        try:
+            primary_key.to_python(value)
+        except ValidationError:
+            return False
+        return "\x00" not in value
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
 

@@ -9,6 +9,7 @@ tests/hostile_input.py: a table of known culprits, then Hypothesis draws more.
 """
 
 from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
 from django.contrib import admin
@@ -160,3 +161,32 @@ def test_a_member_filter_that_is_no_member_id_reloads_the_list_as_django_does(
     assert response.status_code == 200
     assert response.redirect_chain == [(f"{url}?{ERROR_FLAG}=1", 302)]
     assert response.context["cl"].result_count > 0
+
+
+def model_actions(model, user) -> list[str]:
+    request = RequestFactory().get(changelist(model))
+    request.user = user
+    return list(admin.site._registry[model].get_actions(request))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_action_takes_hostile_row_ids(superuser_client, superuser, rows, model):
+    """A forged form: the rows chosen for an action are no ids of the list."""
+    asked = [
+        (action, value)
+        for action in model_actions(model, superuser)
+        for value in [*hostile.URL_VALUES, "abc", "1.5", ""]
+    ]
+
+    faults = [
+        fault(
+            superuser_client.post(
+                changelist(model),
+                {"action": action, "index": "0", "_selected_action": unquote(value)},
+            ),
+            f"{action} on {value!r}",
+        )
+        for action, value in asked
+    ]
+
+    assert not any(faults), "\n".join(filter(None, faults))
