@@ -168,8 +168,9 @@ def test_the_phone_number_is_refused_as_the_password_in_any_format(api, code_for
 
     assert response.status_code == 400
     assert error_code(response) == "validation_error"
-    assert "The password cannot contain your phone number." in (
-        response.json()["error"]["details"]["password"]
+    assert (
+        "The password cannot contain your phone number."
+        in (response.json()["error"]["details"]["password"])
     )
     assert not User.objects.exists()
 
