@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -146,7 +146,10 @@ class UserAdmin(PhoneSearchMixin, DjangoUserAdmin):
                 "On since %(date)s; %(count)d recovery code left.",
                 "On since %(date)s; %(count)d recovery codes left.",
                 left,
-            ) % {"date": formats.date_format(app.created_at, "DATE_FORMAT"), "count": left}
+            ) % {
+                "date": formats.date_format(timezone.localtime(app.created_at), "DATE_FORMAT"),
+                "count": left,
+            }
         if staff_otp_required(user):
             return gettext("Off, but required for this account: set up at the next login.")
         return gettext("Off.")

@@ -31,6 +31,7 @@ from .login_guard import LoginThrottled
 from .staff_otp import (
     RECOVERY_CODE_COUNT,
     CodeRefused,
+    DeviceWaiting,
     Step,
     staff_code_verify,
     staff_otp_app,
@@ -49,6 +50,12 @@ WRONG_CODE = _("This code is wrong, or it was used already.")
 
 def throttled_message(throttled: LoginThrottled) -> str:
     seconds = throttled.retry_after
+    if isinstance(throttled, DeviceWaiting):
+        return ngettext(
+            "Wait %(seconds)d second before trying another code.",
+            "Wait %(seconds)d seconds before trying another code.",
+            seconds,
+        ) % {"seconds": seconds}
     return ngettext(
         "Too many failed logins. Try again in %(seconds)d second.",
         "Too many failed logins. Try again in %(seconds)d seconds.",

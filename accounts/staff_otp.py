@@ -45,6 +45,10 @@ class Step(enum.Enum):
     VERIFY = "verify"
 
 
+class DeviceWaiting(LoginThrottled):
+    """The device refuses to check a code for a while after a wrong one."""
+
+
 class CodeRefused(Exception):
     """The code is wrong, used already, or for no device of the user; `field` names the
     form field it came from."""
@@ -123,6 +127,9 @@ def staff_otp_enrol(
             .order_by("pk")
             .first()
         )
+        if pending is not None:
+            # verify_token answers False while the device waits, as for a wrong code.
+            _refuse_while_device_waits(pending)
         set_up = pending is not None and pending.verify_token(SEPARATORS.sub("", code))
     if not set_up:
         raise CodeRefused("code")
@@ -166,4 +173,4 @@ def _refuse_while_device_waits(device: Device) -> None:
     allowed, details = device.verify_is_allowed()
     if not allowed:
         waiting = (details["locked_until"] - timezone.now()).total_seconds()
-        raise LoginThrottled(max(1, math.ceil(waiting)))
+        raise DeviceWaiting(max(1, math.ceil(waiting)))

@@ -249,6 +249,19 @@ def test_a_wrong_code_does_not_finish_the_set_up(superuser):
     assert browser.get("/admin/").status_code == 302
 
 
+def test_the_right_set_up_code_right_after_a_wrong_one_is_told_to_wait_not_wrong(superuser):
+    browser = Client()
+    key = log_in(browser, SUPERUSER).context["key"]
+    browser.post(ENROL, {"code": wrong_code(TOTPDevice.objects.get(user=superuser))})
+
+    response = browser.post(ENROL, {"code": code_from_key(key)})
+
+    page = response.content.decode()
+    assert "Wait 1 second before trying another code." in page
+    assert "This code is wrong" not in page
+    assert not TOTPDevice.objects.filter(confirmed=True).exists()
+
+
 def test_the_set_up_page_cannot_replace_an_app_before_the_code_step(superuser):
     app = authenticator_app(superuser)
     browser = Client()
