@@ -105,7 +105,8 @@ def test_another_administrator_sets_a_new_password_on_the_users_page(superuser, 
     assert browser.get("/admin/").status_code == 200
 
 
-def test_the_demo_login_says_how_the_second_factor_is_set_up(monkeypatch):
+def test_the_demo_login_says_how_the_second_factor_is_set_up(monkeypatch, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
     monkeypatch.setenv("DEMO_STAFF_PHONE", PHONE)
     monkeypatch.setenv("DEMO_STAFF_PASSWORD", OLD_PASSWORD)
     first_start = StringIO()

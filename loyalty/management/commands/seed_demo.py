@@ -1,5 +1,6 @@
 import os
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -36,15 +37,16 @@ PURCHASES = [
 
 class Command(BaseCommand):
     help = (
-        "Create demo data: a staff superuser, a demo store with a fresh API key, and a few "
-        "members with purchases. Safe to run again; the API key is alone on the last line."
+        "Create demo data: a staff superuser, a demo store with an API key kept under var/ "
+        "for the next run, and a few members with purchases. Safe to run again; the API key "
+        "is alone on the last line."
     )
 
     def handle(self, *args, **options):
         phone, password = self._staff_login()
         staff_created = self._ensure_staff(phone=phone, password=password)
         store, store_created = Store.objects.get_or_create(name=STORE_NAME)
-        revoked, key = self._replace_demo_key(store)
+        revoked, key = self._demo_key(store)
         recorded = [
             purchase_record(store=store, phone=member, order_id=order_id, amount=Decimal(amount))
             for member, order_id, amount in PURCHASES
@@ -65,7 +67,9 @@ class Command(BaseCommand):
             f"{len(recorded)} purchases ({new_purchases} new), {len(REWARDS)} rewards, "
             f"{revoked} old demo keys revoked."
         )
-        self.stdout.write(f"API key of {store.name!r}, shown only once:")
+        self.stdout.write(
+            f"API key of {store.name!r} (kept in {demo_key_file()} for the next start):"
+        )
         self.stdout.write(key)
 
     def _staff_login(self) -> tuple[str, str]:
@@ -108,10 +112,46 @@ class Command(BaseCommand):
             f"(lost it? python manage.py staff_otp_reset {phone})."
         )
 
-    def _replace_demo_key(self, store: Store) -> tuple[int, str]:
-        """Keys are kept only hashed, so the one printed must be new; the old ones go."""
+    def _demo_key(self, store: Store) -> tuple[int, str]:
+        """The demo store's key, the same on every start of this checkout: the database
+        keeps only its hash, so the key itself waits in a file under var/ (never in git),
+        readable by its owner alone. A key the file lost, or the database no longer
+        accepts, is replaced and the old demo keys revoked. Returns (revoked, key)."""
+        kept = _read_key(demo_key_file())
+        if kept and _is_demo_key(kept, store):
+            return 0, kept
         with transaction.atomic():
             revoked = StoreAPIKey.objects.filter(store=store, name=KEY_NAME, revoked=False).update(
                 revoked=True
             )
-            return revoked, store_api_key_issue(store=store, name=KEY_NAME)
+            key = store_api_key_issue(store=store, name=KEY_NAME)
+        _write_key(demo_key_file(), key)
+        return revoked, key
+
+
+def demo_key_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo-store-key"
+
+
+def _is_demo_key(key: str, store: Store) -> bool:
+    """Whether the database takes `key` as the demo store's unrevoked, unexpired key."""
+    try:
+        api_key = StoreAPIKey.objects.get_from_key(key)
+    except StoreAPIKey.DoesNotExist:
+        return False
+    return api_key.store_id == store.pk and api_key.name == KEY_NAME and not api_key.has_expired
+
+
+def _read_key(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _write_key(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created unreadable to others before the key is written into it.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
