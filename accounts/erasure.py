@@ -1,4 +1,4 @@
-"""Erasure of a customer's personal data (DESIGN.md section 6, privacy).
+"""Erasure of a customer's personal data (docs/policies.md, "Privacy").
 
 The phone, the account with its name and password, the SMS codes and texts go;
 the member stays as a row without a phone, so its ledger, lots, purchases,

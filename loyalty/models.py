@@ -214,7 +214,7 @@ class LedgerEntry(models.Model):
                 condition=~Q(kind__in=DEBIT_KINDS) | Q(points__lt=0),
                 name="entry_debit_kinds_are_negative",
             ),
-            # Only a refund reversal may push a balance below zero (DESIGN invariant 6).
+            # Only a refund reversal may push a balance below zero (docs/invariants.md, 6).
             models.CheckConstraint(
                 condition=Q(balance_after__gte=0)
                 | Q(points__gt=0)

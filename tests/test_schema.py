@@ -11,7 +11,7 @@ def test_the_openapi_schema_generates_and_validates_without_a_single_warning():
 
 
 def test_every_operation_shows_an_example_request_and_answer(client):
-    """A storefront developer integrates from the docs alone (DESIGN.md section 7)."""
+    """A storefront developer integrates from the docs alone (docs/api.md)."""
     paths = client.get("/api/schema/?format=json").json()["paths"]
 
     bare = []

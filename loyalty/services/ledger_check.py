@@ -1,4 +1,4 @@
-"""The ledger check: every invariant of DESIGN.md section 3, for every member.
+"""The ledger check: every invariant of docs/invariants.md, for every member.
 
 Works member chunk by member chunk, each invariant one aggregate query, so
 it scales with the ledger without loading it into Python.

@@ -2,7 +2,7 @@
 cancel is a thin caller of `credit`, `debit` or `restore`.
 
 Each function writes the ledger entry, the lots and the cached balance
-together, so the invariants of DESIGN.md section 3 live here. Callers open the
+together, so the invariants of docs/invariants.md live here. Callers open the
 transaction and hold the member's row lock (`member_lock`) before calling; lots
 are locked after the member, never before.
 

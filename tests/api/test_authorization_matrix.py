@@ -1,4 +1,4 @@
-"""Who may call what (DESIGN.md section 5 and 6): every endpoint under /api/v1/, as
+"""Who may call what (docs/api.md, "Credentials"): every endpoint under /api/v1/, as
 Django's URL resolver lists them, against every kind of caller.
 
 A store key sees every member; a customer token sees only its own member; a store

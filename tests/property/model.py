@@ -1,4 +1,4 @@
-"""A model of the ledger written from DESIGN.md sections 3 and 4, not from the code.
+"""A model of the ledger written from docs/invariants.md and docs/policies.md, not from the code.
 
 Plain integers and fractions, no Django and no Decimal rounding modes: money is
 whole cents, rates are exact fractions, and every floor is Python's `//` or
@@ -16,7 +16,7 @@ from fractions import Fraction
 from math import ceil, floor
 from zoneinfo import ZoneInfo
 
-# Entry kinds, as DESIGN.md names them.
+# Entry kinds, as docs/invariants.md names them.
 EARN = "earn"
 EARN_REVERSAL = "earn_reversal"
 REDEEM = "redeem"

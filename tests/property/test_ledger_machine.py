@@ -8,8 +8,8 @@ clerk adjusted of a member that day past the threshold, approved by a second sta
 member), rule changes, and expiry runs at random clocks that only move forward.
 Each example draws its own program rules and starting clock.
 
-After every step it checks that the ledger check finds no breach of DESIGN.md
-section 3, and that the database agrees with an independent model (`model.py`):
+After every step it checks that the ledger check finds no breach of docs/invariants.md,
+and that the database agrees with an independent model (`model.py`):
 each member's balance is earned - reversed - spent + returned - expired by the
 model's own arithmetic, every lot holds what the model says, every member's
 entries are the model's, and stock and statuses match. Refusals (`AppError`)

@@ -1,4 +1,4 @@
-"""The ledger check of DESIGN.md section 3 runs nightly from beat, and admin shows
+"""The ledger check of docs/invariants.md runs nightly from beat, and admin shows
 what its last run found."""
 
 import re
