@@ -119,6 +119,9 @@ def dev_server_env() -> dict[str, str]:
     under var/ for whatever it does not set."""
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "1")
+    # The banner says what this is; Django's warning against the development server in
+    # production would only repeat it at every start.
+    env.setdefault("DJANGO_RUNSERVER_HIDE_WARNING", "true")
     # Children write through pipes; unbuffered, their lines show up when they happen.
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -221,7 +221,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ----------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# The file broker ignores the host; naming one spares a warning at every start.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 # Jobs are long but idempotent: a task is acknowledged only once it is done, a
 # worker lost mid-task sends it back to the queue, and the time limits end a
 # task that hangs. Redis hands an unacknowledged task to another worker after
