@@ -1,6 +1,7 @@
 from datetime import datetime, tzinfo
 
 from django.utils import timezone
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.views import APIView
 
 
@@ -21,3 +22,12 @@ class ApiView(APIView):
         serializer = serializer_class(data=self.request.data if data is None else data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+    def permission_denied(self, request, message=None, code=None):
+        # DRF answers a caller its authenticators did not recognise with a generic "not
+        # provided", dropping the permission's message; yet a caller who sent a customer
+        # token to a store's endpoint, or a key without its prefix, needs that message most:
+        # it names the credential this endpoint takes.
+        if request.authenticators and not request.successful_authenticator:
+            raise NotAuthenticated(message, code)
+        super().permission_denied(request, message, code)

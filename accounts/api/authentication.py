@@ -19,7 +19,7 @@ class CustomerTokenAuthentication(JWTAuthentication):
 
 
 class IsCustomer(BasePermission):
-    message = _("This endpoint needs a customer's access token.")
+    message = _("This endpoint takes a customer's access token: Authorization: Bearer <token>.")
 
     def has_permission(self, request, view):
         # Staff accounts log in to admin only; a token one of them got elsewhere opens nothing.

@@ -65,7 +65,7 @@ def record_key_use(api_key: StoreAPIKey) -> None:
 
 
 class IsStore(BasePermission):
-    message = _("This endpoint needs a store's API key.")
+    message = _("This endpoint takes a store's API key: Authorization: Api-Key <key>.")
 
     def has_permission(self, request, view):
         return isinstance(request.auth, StoreAPIKey)
