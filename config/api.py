@@ -24,10 +24,11 @@ class ApiView(APIView):
         return serializer.validated_data
 
     def permission_denied(self, request, message=None, code=None):
-        # DRF answers a caller its authenticators did not recognise with a generic "not
-        # provided", dropping the permission's message; yet a caller who sent a customer
-        # token to a store's endpoint, or a key without its prefix, needs that message most:
-        # it names the credential this endpoint takes.
+        # DRF tells a caller no authenticator recognised only that credentials were "not
+        # provided"; one who sent a customer token to a store's endpoint, or a key without
+        # its prefix, needs to hear what this endpoint takes. The first authenticator says
+        # it, as it names the scheme of the WWW-Authenticate header.
         if request.authenticators and not request.successful_authenticator:
-            raise NotAuthenticated(message, code)
+            needed = getattr(request.authenticators[0], "credential_needed", None)
+            raise NotAuthenticated(needed)
         super().permission_denied(request, message, code)

@@ -10,6 +10,11 @@ from accounts.models import User
 class CustomerTokenAuthentication(JWTAuthentication):
     """`Authorization: Bearer <access token>`; a token older than the password is dead."""
 
+    # What a caller without a customer's token is told (config.api.ApiView).
+    credential_needed = _(
+        "This endpoint takes a customer's access token: Authorization: Bearer <token>."
+    )
+
     def authenticate(self, request):
         try:
             return super().authenticate(request)
@@ -19,7 +24,7 @@ class CustomerTokenAuthentication(JWTAuthentication):
 
 
 class IsCustomer(BasePermission):
-    message = _("This endpoint takes a customer's access token: Authorization: Bearer <token>.")
+    message = _("This endpoint needs a customer's access token.")
 
     def has_permission(self, request, view):
         # Staff accounts log in to admin only; a token one of them got elsewhere opens nothing.

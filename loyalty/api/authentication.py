@@ -33,6 +33,9 @@ class StoreClient:
 class StoreAPIKeyAuthentication(BaseAuthentication):
     """`Authorization: Api-Key <key>`, checked against the hashed, unrevoked keys."""
 
+    # What a caller without a store's key is told (config.api.ApiView).
+    credential_needed = _("This endpoint takes a store's API key: Authorization: Api-Key <key>.")
+
     def authenticate(self, request):
         keyword, _sep, key = get_authorization_header(request).decode("latin-1").partition(" ")
         # Authentication schemes are case-insensitive (RFC 9110, section 11.1).
@@ -65,7 +68,7 @@ def record_key_use(api_key: StoreAPIKey) -> None:
 
 
 class IsStore(BasePermission):
-    message = _("This endpoint takes a store's API key: Authorization: Api-Key <key>.")
+    message = _("This endpoint needs a store's API key.")
 
     def has_permission(self, request, view):
         return isinstance(request.auth, StoreAPIKey)
