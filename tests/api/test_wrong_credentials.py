@@ -5,17 +5,18 @@
 import re
 
 import pytest
-from django.urls import URLResolver, get_resolver
+from django.urls import resolve
 from rest_framework.test import APIClient
 
 from accounts.api.authentication import CustomerTokenAuthentication
 from loyalty.api.authentication import StoreAPIKeyAuthentication
+from tests.api.test_authorization_matrix import ENDPOINTS
 from tests.catalog.factories import customer_client
 
 pytestmark = pytest.mark.django_db
 
 PHONE = "+8613800138000"
-PATH_PARAMETER = re.compile(r"<(?:\w+:)?\w+>")
+PATH_PARAMETER = re.compile(r"\{\w+\}")
 TAKES_A_STORE_KEY = "This endpoint takes a store's API key: Authorization: Api-Key <key>."
 TAKES_A_CUSTOMER_TOKEN = (
     "This endpoint takes a customer's access token: Authorization: Bearer <token>."
@@ -23,22 +24,13 @@ TAKES_A_CUSTOMER_TOKEN = (
 
 
 def endpoints_authenticated_by(authentication_class) -> list[tuple[str, str]]:
-    """(method, path) of every API view that takes this credential, ids filled in."""
+    """(method, path) of every API endpoint that takes this credential, ids filled in."""
     found = []
-
-    def walk(patterns, prefix):
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, route)
-                continue
-            view = getattr(pattern.callback, "view_class", None)
-            if authentication_class in getattr(view, "authentication_classes", []):
-                path = PATH_PARAMETER.sub("1", route)
-                found.extend((method, path) for method in ("get", "post") if hasattr(view, method))
-
-    walk(get_resolver().url_patterns, "/")
-    return sorted(found)
+    for method, route in ENDPOINTS:
+        path = PATH_PARAMETER.sub("1", route)
+        if authentication_class in resolve(path).func.view_class.authentication_classes:
+            found.append((method.lower(), path))
+    return found
 
 
 STOREFRONT = endpoints_authenticated_by(StoreAPIKeyAuthentication)
