@@ -29,6 +29,13 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
+# The end of the description of a commit, cancel or pickup.
+RETRY_OF_A_CHANGE = (
+    " Sent again, it answers 200 with the {thing} as it is now, so a client that lost the "
+    "answer may simply retry; with an `Idempotency-Key` the retry gets the first answer."
+)
+
+
 def member_brief(member, balance: int) -> dict:
     return {"phone": member.phone, "balance": balance}
 
@@ -346,12 +353,6 @@ class RedemptionView(StoreAPIView):
         if redemption is None:
             raise AppError("not_found", _("This store has no redemption with this id."))
         return Response(redemption_body(redemption))
-
-
-RETRY_OF_A_CHANGE = (
-    " Sent again, it answers 200 with the {thing} as it is now, so a till that lost the "
-    "answer may simply retry; with an `Idempotency-Key` the retry gets the first answer."
-)
 
 
 class RedemptionCommitView(StoreAPIView):
