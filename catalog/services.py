@@ -42,9 +42,12 @@ def reward_order_cancel(
     *, order_id: int, store: Store | None = None, member: Member | None = None, staff_user=None
 ) -> RewardOrder:
     """Cancel a pending order for the store that placed it or the member who owns it;
-    `staff_user` names the clerk when it is done in admin on the member's behalf."""
+    `staff_user` names the clerk when it is done in admin on the member's behalf.
+    A cancel sent again answers the cancelled order and gives nothing back twice."""
     with transaction.atomic():
         order = _lock_order(order_id=order_id, store=store, member=member)
+        if order.status == RewardOrder.Status.CANCELLED:
+            return order
         if order.status != RewardOrder.Status.PENDING:
             raise _wrong_status(order)
         order.cancel_entry = restore(
@@ -68,7 +71,9 @@ def reward_order_cancel(
 
 
 def reward_order_fulfil(*, store: Store, code: str) -> RewardOrder:
-    """Hand the reward over at any store, against the pickup code the customer shows."""
+    """Hand the reward over at any store, against the pickup code the customer shows.
+    The same store sending it again is told the order is fulfilled; another store is
+    refused, since the reward was already handed over."""
     code = normalize_code(code)
     with transaction.atomic():
         # Only the order row: a pickup moves no points, so it takes no member lock,
@@ -80,10 +85,18 @@ def reward_order_fulfil(*, store: Store, code: str) -> RewardOrder:
             .first()
         )
         if order is None:
-            closed = RewardOrder.objects.filter(code=code).order_by("-pk").first()
-            if closed is not None:
-                raise _wrong_status(closed)
-            raise AppError("invalid_code", _("No reward order has this pickup code."))
+            closed = (
+                RewardOrder.objects.select_related("member", "item")
+                .filter(code=code)
+                .order_by("-pk")
+                .first()
+            )
+            if closed is None:
+                raise AppError("invalid_code", _("No reward order has this pickup code."))
+            # Fulfilled is final, so the retry needs no lock to answer it.
+            if closed.status == RewardOrder.Status.FULFILLED and closed.fulfilled_by_id == store.pk:
+                return closed
+            raise _wrong_status(closed)
         order.status = RewardOrder.Status.FULFILLED
         order.fulfilled_by = store
         order.closed_at = timezone.now()

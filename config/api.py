@@ -1,6 +1,7 @@
 from datetime import datetime, tzinfo
 
 from django.utils import timezone
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.views import APIView
 
 
@@ -21,3 +22,13 @@ class ApiView(APIView):
         serializer = serializer_class(data=self.request.data if data is None else data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+    def permission_denied(self, request, message=None, code=None):
+        # DRF tells a caller no authenticator recognised only that credentials were "not
+        # provided"; one who sent a customer token to a store's endpoint, or a key without
+        # its prefix, needs to hear what this endpoint takes. The first authenticator says
+        # it, as it names the scheme of the WWW-Authenticate header.
+        if request.authenticators and not request.successful_authenticator:
+            needed = getattr(request.authenticators[0], "credential_needed", None)
+            raise NotAuthenticated(needed)
+        super().permission_denied(request, message, code)

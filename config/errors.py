@@ -113,6 +113,28 @@ def json_not_found(request, exception=None):
     return JsonResponse(error_body("not_found", _("Not found.")), status=404)
 
 
+class ApiPathNotFoundMiddleware:
+    """An unknown path under /api/ answers in the error shape with DEBUG on too.
+
+    With DEBUG, Django answers a path that matches no URL with its HTML debug page and
+    never calls handler404; a client developing against a local server needs the JSON
+    it will get in production. A 404 of a view that did resolve is the view's own.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.resolver_match is None
+            and request.path.startswith("/api/")
+        ):
+            return json_not_found(request)
+        return response
+
+
 def json_server_error(request):
     return JsonResponse(
         error_body("server_error", _("Something went wrong on our side.")), status=500

@@ -6,7 +6,15 @@ from django.db.models.functions import Abs, Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from loyalty.models import Adjustment, LedgerCheckRun, LedgerEntry, Lot, Member
+from loyalty.models import (
+    Adjustment,
+    LedgerCheckRun,
+    LedgerEntry,
+    Lot,
+    Member,
+    Redemption,
+    Store,
+)
 
 # The nearest expiry dates are what a customer or a clerk acts on; more is noise.
 EXPIRING_DATES_SHOWN = 20
@@ -34,6 +42,11 @@ def member_expiring_points(*, member: Member) -> list[dict]:
 
 def member_of_user(*, user) -> Member | None:
     return Member.objects.filter(user=user).first()
+
+
+def store_redemption(*, store: Store, redemption_id: int) -> Redemption | None:
+    """A redemption as it is now, for the store that made it only."""
+    return Redemption.objects.select_related("member").filter(pk=redemption_id, store=store).first()
 
 
 def points_adjusted_alone_today(*, member_id: int, staff_user_id: int) -> int:

@@ -10,6 +10,11 @@ from accounts.models import User
 class CustomerTokenAuthentication(JWTAuthentication):
     """`Authorization: Bearer <access token>`; a token older than the password is dead."""
 
+    # What a caller without a customer's token is told (config.api.ApiView).
+    credential_needed = _(
+        "This endpoint takes a customer's access token: Authorization: Bearer <token>."
+    )
+
     def authenticate(self, request):
         try:
             return super().authenticate(request)

@@ -6,9 +6,19 @@ urlpatterns = [
     path("catalog/items", views.CatalogItemsView.as_view(), name="catalog-items"),
     path("reward-orders", views.StoreRewardOrderCreateView.as_view(), name="reward-order-create"),
     path(
+        "reward-orders/lookup",
+        views.StoreRewardOrderLookupView.as_view(),
+        name="reward-order-lookup",
+    ),
+    path(
         "reward-orders/fulfil",
         views.StoreRewardOrderFulfilView.as_view(),
         name="reward-order-fulfil",
+    ),
+    path(
+        "reward-orders/<id:order_id>",
+        views.StoreRewardOrderView.as_view(),
+        name="reward-order-detail",
     ),
     path(
         "reward-orders/<id:order_id>/cancel",

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -5,11 +6,17 @@ from rest_framework.views import APIView
 
 from catalog import selectors
 from catalog.services import reward_order_cancel, reward_order_fulfil, reward_order_place
-from config.errors import error_responses
+from config.errors import AppError, error_responses
 from loyalty.api.customer_views import CustomerAPIView
 from loyalty.api.idempotency import respond_once
 from loyalty.api.pagination import NewestFirstCursor
-from loyalty.api.views import IDEMPOTENCY_PARAMETER, StoreAPIView, member_brief, member_for_phone
+from loyalty.api.views import (
+    IDEMPOTENCY_PARAMETER,
+    RETRY_OF_A_CHANGE,
+    StoreAPIView,
+    member_brief,
+    member_for_phone,
+)
 from loyalty.selectors import member_of_user
 from loyalty.services.members import member_link_user
 
@@ -129,10 +136,60 @@ class StoreRewardOrderCreateView(StoreAPIView):
         return Response(reward_order_body(order), status=201)
 
 
+class StoreRewardOrderView(StoreAPIView):
+    @extend_schema(
+        operation_id="reward_order_read",
+        summary="A reward order this store placed, as it is now",
+        description="Another store's order, or one the customer placed in the app, is 404.",
+        responses={200: s.RewardOrderOutput, **error_responses(401, 404)},
+        examples=[
+            OpenApiExample("Pending", response_only=True, status_codes=["200"], value=ORDER_EXAMPLE)
+        ],
+        tags=["storefront"],
+    )
+    def get(self, request, order_id):
+        order = selectors.store_reward_order(store=self.store, order_id=order_id)
+        if order is None:
+            raise AppError("not_found", _("This store placed no reward order with this id."))
+        return Response(reward_order_body(order))
+
+
+class StoreRewardOrderLookupView(StoreAPIView):
+    @extend_schema(
+        operation_id="reward_order_lookup",
+        summary="Preview the reward order of a pickup code before handing it over, at any store",
+        description=(
+            "The code as the customer shows it: any case, with dashes or spaces. The pending "
+            "order of the code, else the last one closed with it, so the clerk sees that it was "
+            "handed over or cancelled. POST keeps the code out of URLs and access logs."
+        ),
+        request=s.FulfilInput,
+        responses={200: s.RewardOrderOutput, **error_responses(400, 401, 404)},
+        examples=[
+            OpenApiExample("Lookup", request_only=True, value={"code": "k7mw-3rxa"}),
+            OpenApiExample(
+                "Pending", response_only=True, status_codes=["200"], value=ORDER_EXAMPLE
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        code = self.parse(s.FulfilInput, request.data)["code"]
+        order = selectors.reward_order_by_code(code=code)
+        if order is None:
+            raise AppError("not_found", _("No reward order has this pickup code."))
+        return Response(reward_order_body(order))
+
+
 class StoreRewardOrderFulfilView(StoreAPIView):
     @extend_schema(
         operation_id="reward_order_fulfil",
         summary="Hand a reward over against its pickup code, at any store",
+        description=(
+            "Once handed over, the code is refused at every other store with 409 "
+            "invalid_state." + RETRY_OF_A_CHANGE.format(thing="fulfilled order")
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=s.FulfilInput,
         responses={200: s.RewardOrderOutput, **error_responses(400, 401, 409, 422)},
         examples=[
@@ -147,7 +204,10 @@ class StoreRewardOrderFulfilView(StoreAPIView):
         tags=["storefront"],
     )
     def post(self, request):
-        code = self.parse(s.FulfilInput, request.data)["code"]
+        return respond_once(request, f"store:{self.store.pk}", self._fulfil)
+
+    def _fulfil(self):
+        code = self.parse(s.FulfilInput, self.request.data)["code"]
         return Response(reward_order_body(reward_order_fulfil(store=self.store, code=code)))
 
 
@@ -155,12 +215,20 @@ class StoreRewardOrderCancelView(StoreAPIView):
     @extend_schema(
         operation_id="reward_order_cancel",
         summary="Cancel a pending reward order this store placed; points and stock go back",
+        description=(
+            "A fulfilled order is 409 invalid_state."
+            + RETRY_OF_A_CHANGE.format(thing="cancelled order")
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=None,
-        responses={200: s.RewardOrderOutput, **error_responses(401, 404, 409)},
+        responses={200: s.RewardOrderOutput, **error_responses(400, 401, 404, 409)},
         examples=[CANCELLED_EXAMPLE],
         tags=["storefront"],
     )
     def post(self, request, order_id):
+        return respond_once(request, f"store:{self.store.pk}", lambda: self._cancel(order_id))
+
+    def _cancel(self, order_id):
         order = reward_order_cancel(order_id=order_id, store=self.store)
         return Response(reward_order_body(order))
 
@@ -221,12 +289,20 @@ class MyRewardOrderCancelView(CustomerAPIView):
     @extend_schema(
         operation_id="my_reward_order_cancel",
         summary="Cancel one of the customer's own orders while it is pending",
+        description=(
+            "A fulfilled order is 409 invalid_state."
+            + RETRY_OF_A_CHANGE.format(thing="cancelled order")
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=None,
-        responses={200: s.RewardOrderOutput, **error_responses(401, 403, 404, 409)},
+        responses={200: s.RewardOrderOutput, **error_responses(400, 401, 403, 404, 409)},
         examples=[CANCELLED_EXAMPLE],
         tags=["customer"],
     )
     def post(self, request, order_id):
-        member = member_of_user(user=request.user)
+        return respond_once(request, f"user:{request.user.pk}", lambda: self._cancel(order_id))
+
+    def _cancel(self, order_id):
+        member = member_of_user(user=self.request.user)
         order = reward_order_cancel(order_id=order_id, member=member)
         return Response(reward_order_body(order))

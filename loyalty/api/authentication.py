@@ -33,6 +33,9 @@ class StoreClient:
 class StoreAPIKeyAuthentication(BaseAuthentication):
     """`Authorization: Api-Key <key>`, checked against the hashed, unrevoked keys."""
 
+    # What a caller without a store's key is told (config.api.ApiView).
+    credential_needed = _("This endpoint takes a store's API key: Authorization: Api-Key <key>.")
+
     def authenticate(self, request):
         keyword, _sep, key = get_authorization_header(request).decode("latin-1").partition(" ")
         # Authentication schemes are case-insensitive (RFC 9110, section 11.1).

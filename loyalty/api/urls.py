@@ -11,6 +11,9 @@ urlpatterns = [
     path("redemptions/quote", views.RedemptionQuoteView.as_view(), name="redemption-quote"),
     path("redemptions", views.RedemptionCreateView.as_view(), name="redemption-create"),
     path(
+        "redemptions/<id:redemption_id>", views.RedemptionView.as_view(), name="redemption-detail"
+    ),
+    path(
         "redemptions/<id:redemption_id>/commit",
         views.RedemptionCommitView.as_view(),
         name="redemption-commit",

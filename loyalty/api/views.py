@@ -29,6 +29,13 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
+# The end of the description of a commit, cancel or pickup.
+RETRY_OF_A_CHANGE = (
+    " Sent again, it answers 200 with the {thing} as it is now, so a client that lost the "
+    "answer may simply retry; with an `Idempotency-Key` the retry gets the first answer."
+)
+
+
 def member_brief(member, balance: int) -> dict:
     return {"phone": member.phone, "balance": balance}
 
@@ -325,6 +332,29 @@ class RedemptionCreateView(StoreAPIView):
         return Response(redemption_body(redemption), status=201)
 
 
+class RedemptionView(StoreAPIView):
+    @extend_schema(
+        operation_id="redemption_read",
+        summary="A redemption this store made, as it is now",
+        description=(
+            "For a till that lost an answer, or restarted mid-checkout: the status says "
+            "whether to commit, cancel or hold again. Another store's redemption is 404."
+        ),
+        responses={200: s.RedemptionOutput, **error_responses(401, 404)},
+        examples=[
+            OpenApiExample(
+                "Held", response_only=True, status_codes=["200"], value=REDEMPTION_EXAMPLE
+            )
+        ],
+        tags=["storefront"],
+    )
+    def get(self, request, redemption_id):
+        redemption = selectors.store_redemption(store=self.store, redemption_id=redemption_id)
+        if redemption is None:
+            raise AppError("not_found", _("This store has no redemption with this id."))
+        return Response(redemption_body(redemption))
+
+
 class RedemptionCommitView(StoreAPIView):
     @extend_schema(
         operation_id="redemption_commit",
@@ -332,10 +362,12 @@ class RedemptionCommitView(StoreAPIView):
         description=(
             "Commits while the redemption is held. A hold past its hold_expires_at can still be "
             "committed until the release job (every minute) has given the points back; after "
-            "that the answer is 409 invalid_state and the storefront should hold again."
+            "that, or after a cancel, the answer is 409 invalid_state and the storefront should "
+            "hold again." + RETRY_OF_A_CHANGE.format(thing="committed redemption")
         ),
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=None,
-        responses={200: s.RedemptionOutput, **error_responses(401, 404, 409)},
+        responses={200: s.RedemptionOutput, **error_responses(400, 401, 404, 409)},
         examples=[
             OpenApiExample(
                 "Committed",
@@ -347,6 +379,9 @@ class RedemptionCommitView(StoreAPIView):
         tags=["storefront"],
     )
     def post(self, request, redemption_id):
+        return respond_once(request, f"store:{self.store.pk}", lambda: self._commit(redemption_id))
+
+    def _commit(self, redemption_id):
         redemption = redemption_commit(store=self.store, redemption_id=redemption_id)
         return Response(redemption_body(redemption))
 
@@ -355,8 +390,13 @@ class RedemptionCancelView(StoreAPIView):
     @extend_schema(
         operation_id="redemption_cancel",
         summary="The order is cancelled: the points go back, with their original expiry",
+        description=(
+            "Cancels a held or committed redemption; one the release job already released is "
+            "409 invalid_state." + RETRY_OF_A_CHANGE.format(thing="cancelled redemption")
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
         request=None,
-        responses={200: s.RedemptionOutput, **error_responses(401, 404, 409)},
+        responses={200: s.RedemptionOutput, **error_responses(400, 401, 404, 409)},
         examples=[
             OpenApiExample(
                 "Cancelled",
@@ -372,5 +412,8 @@ class RedemptionCancelView(StoreAPIView):
         tags=["storefront"],
     )
     def post(self, request, redemption_id):
+        return respond_once(request, f"store:{self.store.pk}", lambda: self._cancel(redemption_id))
+
+    def _cancel(self, redemption_id):
         redemption = redemption_cancel(store=self.store, redemption_id=redemption_id)
         return Response(redemption_body(redemption))

@@ -197,9 +197,12 @@ def _write_parameters(redemption: Redemption) -> dict:
 
 
 def redemption_commit(*, store: Store, redemption_id: int) -> Redemption:
-    """The order is paid: the held points are spent for good (a cancel may still return them)."""
+    """The order is paid: the held points are spent for good (a cancel may still return them).
+    A commit sent again answers the committed redemption: a till that lost the answer retries."""
     with transaction.atomic():
         redemption = _lock_store_redemption(store=store, redemption_id=redemption_id)
+        if redemption.status == Redemption.Status.COMMITTED:
+            return redemption
         _require_status(redemption, Redemption.Status.HELD)
         redemption.status = Redemption.Status.COMMITTED
         redemption.committed_at = timezone.now()
@@ -208,9 +211,12 @@ def redemption_commit(*, store: Store, redemption_id: int) -> Redemption:
 
 
 def redemption_cancel(*, store: Store, redemption_id: int) -> Redemption:
-    """The order is cancelled: held or committed points go back into their lots."""
+    """The order is cancelled: held or committed points go back into their lots.
+    A cancel sent again answers the cancelled redemption and moves nothing."""
     with transaction.atomic():
         redemption = _lock_store_redemption(store=store, redemption_id=redemption_id)
+        if redemption.status == Redemption.Status.CANCELLED:
+            return redemption
         _require_status(redemption, *Redemption.LIVE)
         _return_points(redemption, Redemption.Status.CANCELLED, Cause(store=store))
         return redemption

@@ -2,11 +2,11 @@
 Django's URL resolver lists them, against every kind of caller.
 
 A store key sees every member; a customer token sees only its own member; a store
-cancels only the redemptions and reward orders it created (another store gets 404),
-while any store hands a reward over by its code; the catalog and the sign-up and login
-endpoints need no credentials and ignore any sent. A refusal changes nothing in the
-database. An endpoint the resolver knows and the matrix does not fails, by name, so a
-new endpoint cannot ship without its row.
+reads and cancels only the redemptions and reward orders it created (another store gets
+404), while any store previews a pickup code and hands the reward over by it; the
+catalog and the sign-up and login endpoints need no credentials and ignore any sent.
+A refusal changes nothing in the database. An endpoint the resolver knows and the
+matrix does not fails, by name, so a new endpoint cannot ship without its row.
 """
 
 import re
@@ -54,10 +54,13 @@ MATRIX = {
     ("POST", "/api/v1/members/lookup"): (401, 401, 401, 200, 401, 200, 401),
     ("POST", "/api/v1/redemptions/quote"): (401, 401, 401, 200, 401, 200, 401),
     ("POST", "/api/v1/redemptions"): (401, 401, 401, 201, 401, 201, 401),
+    ("GET", "/api/v1/redemptions/{redemption_id}"): (401, 401, 401, 200, 401, 404, 401),
     ("POST", "/api/v1/redemptions/{redemption_id}/commit"): (401, 401, 401, 200, 401, 404, 401),
     ("POST", "/api/v1/redemptions/{redemption_id}/cancel"): (401, 401, 401, 200, 401, 404, 401),
     ("POST", "/api/v1/reward-orders"): (401, 401, 401, 201, 401, 201, 401),
+    ("POST", "/api/v1/reward-orders/lookup"): (401, 401, 401, 200, 401, 200, 401),
     ("POST", "/api/v1/reward-orders/fulfil"): (401, 401, 401, 200, 401, 200, 401),
+    ("GET", "/api/v1/reward-orders/{order_id}"): (401, 401, 401, 200, 401, 404, 401),
     ("POST", "/api/v1/reward-orders/{order_id}/cancel"): (401, 401, 401, 200, 401, 404, 401),
     # The customer's own: a customer token, for its own member only.
     ("GET", "/api/v1/me"): (401, 200, 200, 401, 401, 401, 403),
@@ -225,6 +228,7 @@ def request_for(endpoint: tuple[str, str], world: World) -> tuple[str, dict | No
             "points": 100,
         },
         "/api/v1/reward-orders": {"phone": PHONE_A, "item_id": world.item_id, "quantity": 1},
+        "/api/v1/reward-orders/lookup": {"code": world.store_order_code},
         "/api/v1/reward-orders/fulfil": {"code": world.store_order_code},
         "/api/v1/me/reward-orders": {"item_id": world.item_id, "quantity": 1},
         "/api/v1/auth/sms-codes": {"phone": "+8613600136000", "purpose": "signup"},

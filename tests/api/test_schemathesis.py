@@ -54,8 +54,10 @@ EXAMPLE_PICKUP_CODE = "K7MW3RXA"
 SEEDED_ID = "1"
 PATH_PARAMETERS_OF_SEEDED_OBJECTS = {
     "/api/v1/purchases/{order_id}/refunds": {"order_id": EXAMPLE_ORDER_ID},
+    "/api/v1/redemptions/{redemption_id}": {"redemption_id": SEEDED_ID},
     "/api/v1/redemptions/{redemption_id}/commit": {"redemption_id": SEEDED_ID},
     "/api/v1/redemptions/{redemption_id}/cancel": {"redemption_id": SEEDED_ID},
+    "/api/v1/reward-orders/{order_id}": {"order_id": SEEDED_ID},
     "/api/v1/reward-orders/{order_id}/cancel": {"order_id": SEEDED_ID},
     "/api/v1/me/reward-orders/{order_id}/cancel": {"order_id": SEEDED_ID},
 }

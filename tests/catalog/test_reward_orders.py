@@ -26,6 +26,7 @@ OTHER_PHONE = "+8613900139000"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ORDER_URL = "/api/v1/reward-orders"
 FULFIL_URL = "/api/v1/reward-orders/fulfil"
+LOOKUP_URL = "/api/v1/reward-orders/lookup"
 MY_ORDERS_URL = "/api/v1/me/reward-orders"
 CODE_FORMAT = re.compile(f"[{CODE_ALPHABET}]{{8}}")
 LOOK_ALIKES = set("0O1IL2Z5S8BUV")
@@ -52,16 +53,24 @@ def my_order(client, item, quantity=1, **headers):
     return client.post(MY_ORDERS_URL, body, format="json", headers=headers)
 
 
-def fulfil(client, code):
-    return client.post(FULFIL_URL, {"code": code}, format="json")
+def fulfil(client, code, **headers):
+    return client.post(FULFIL_URL, {"code": code}, format="json", headers=headers)
 
 
-def cancel(client, order_id):
-    return client.post(f"/api/v1/reward-orders/{order_id}/cancel")
+def cancel(client, order_id, **headers):
+    return client.post(f"/api/v1/reward-orders/{order_id}/cancel", headers=headers)
 
 
-def my_cancel(client, order_id):
-    return client.post(f"/api/v1/me/reward-orders/{order_id}/cancel")
+def my_cancel(client, order_id, **headers):
+    return client.post(f"/api/v1/me/reward-orders/{order_id}/cancel", headers=headers)
+
+
+def read(client, order_id):
+    return client.get(f"/api/v1/reward-orders/{order_id}")
+
+
+def look_up(client, code):
+    return client.post(LOOKUP_URL, {"code": code}, format="json")
 
 
 def balance(phone=PHONE):
@@ -364,7 +373,25 @@ def test_a_code_with_spaces_is_accepted(store, store_client):
     assert_ledger_consistent()
 
 
-def test_fulfilling_twice_is_invalid_state(store, store_client, other_store_client):
+def test_a_fulfil_sent_again_by_the_same_store_answers_the_fulfilled_order(store, store_client):
+    # Given a pickup whose answer the till never got
+    earn(store=store, phone=PHONE, amount="1000.00")
+    code = order(store_client, RewardItemFactory(points=300)).json()["code"]
+    first = fulfil(store_client, code)
+    assert first.status_code == 200
+    before = database_state()
+
+    # When the till sends it again, the code typed another way
+    again = fulfil(store_client, code.lower())
+
+    # Then it is told the reward was handed over, and nothing changes
+    assert again.status_code == 200, again.content
+    assert again.json() == first.json()
+    assert database_state() == before
+    assert_ledger_consistent()
+
+
+def test_a_second_pickup_at_another_store_is_invalid_state(store, store_client, other_store_client):
     earn(store=store, phone=PHONE, amount="1000.00")
     code = order(store_client, RewardItemFactory(points=300)).json()["code"]
     assert fulfil(store_client, code).status_code == 200
@@ -496,22 +523,35 @@ def test_a_store_cannot_cancel_an_order_the_customer_placed_in_the_app(store, st
     assert_ledger_consistent()
 
 
-def test_a_fulfilled_order_cannot_be_cancelled_and_a_cancel_cannot_be_repeated(store, store_client):
+def test_a_fulfilled_order_cannot_be_cancelled(store, store_client):
     earn(store=store, phone=PHONE, amount="1000.00")
     item = RewardItemFactory(points=300, stock=5)
     picked_up = order(store_client, item).json()
     assert fulfil(store_client, picked_up["code"]).status_code == 200
-    cancelled = order(store_client, item).json()
-    assert cancel(store_client, cancelled["id"]).status_code == 200
     before = database_state()
 
     error = assert_refused(cancel(store_client, picked_up["id"]), 409, "invalid_state")
-    assert error["details"] == {"status": "fulfilled"}
-    error = assert_refused(cancel(store_client, cancelled["id"]), 409, "invalid_state")
-    assert error["details"] == {"status": "cancelled"}
 
+    assert error["details"] == {"status": "fulfilled"}
     assert database_state() == before
     assert (balance(), stock(item)) == (700, 4)
+    assert_ledger_consistent()
+
+
+def test_a_cancel_sent_again_answers_the_cancelled_order_and_gives_back_once(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    item = RewardItemFactory(points=300, stock=5)
+    placed = order(store_client, item).json()
+    first = cancel(store_client, placed["id"])
+    assert first.status_code == 200
+    before = database_state()
+
+    again = cancel(store_client, placed["id"])
+
+    assert again.status_code == 200, again.content
+    assert again.json() == first.json()
+    assert database_state() == before
+    assert (balance(), stock(item)) == (1000, 5)
     assert_ledger_consistent()
 
 
@@ -570,6 +610,147 @@ def test_two_customers_may_use_the_same_idempotency_key(store):
 
     assert (balance(PHONE), balance(OTHER_PHONE)) == (700, 700)
     assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("action", ["fulfil", "cancel"])
+def test_a_key_sent_again_for_another_order_is_a_conflict(store, store_client, action):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    item = RewardItemFactory(points=300)
+    first, second = (order(store_client, item).json() for _ in range(2))
+    send = {
+        "fulfil": lambda placed: fulfil(store_client, placed["code"], **{"Idempotency-Key": "k"}),
+        "cancel": lambda placed: cancel(store_client, placed["id"], **{"Idempotency-Key": "k"}),
+    }[action]
+    assert send(first).status_code == 200
+    before = database_state()
+
+    assert_refused(send(second), 409, "idempotency_conflict")
+
+    assert database_state() == before
+    assert RewardOrder.objects.get(pk=second["id"]).status == "pending"
+
+
+def test_a_fulfil_retried_with_its_key_replays_the_first_answer(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    code = order(store_client, RewardItemFactory(points=300)).json()["code"]
+    first = fulfil(store_client, code, **{"Idempotency-Key": "pickup-1"})
+    # Given the member earned since
+    earn(store=store, phone=PHONE, amount="50.00")
+
+    replay = fulfil(store_client, code, **{"Idempotency-Key": "pickup-1"})
+
+    assert replay.status_code == 200, replay.content
+    assert replay.json() == first.json()
+    assert first.json()["member"]["balance"] == 700
+
+
+def test_a_customer_cancel_sent_again_answers_the_cancelled_order(store):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    customer = customer_client(PHONE)
+    placed = my_order(customer, RewardItemFactory(points=300, stock=2)).json()
+    first = my_cancel(customer, placed["id"], **{"Idempotency-Key": "app-cancel-1"})
+    assert first.status_code == 200
+    before = database_state()
+
+    for headers in ({"Idempotency-Key": "app-cancel-1"}, {}):
+        again = my_cancel(customer, placed["id"], **headers)
+        assert again.status_code == 200, again.content
+        assert again.json() == first.json()
+
+    assert database_state() == before
+    assert balance() == 1000
+    assert_ledger_consistent()
+
+
+# --- Reading an order, and previewing a pickup code ---------------------------------
+
+
+def test_a_store_reads_an_order_it_placed_as_it_is_now(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    placed = order(store_client, RewardItemFactory(points=300)).json()
+
+    assert read(store_client, placed["id"]).json() == placed
+    fulfilled = fulfil(store_client, placed["code"]).json()
+    response = read(store_client, placed["id"])
+
+    assert response.status_code == 200, response.content
+    assert response.json() == fulfilled
+
+
+def test_a_store_reads_no_order_it_did_not_place(store, store_client, other_store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    item = RewardItemFactory(points=300)
+    at_the_store = order(store_client, item).json()
+    in_the_app = my_order(customer_client(PHONE), item).json()
+
+    assert_refused(read(other_store_client, at_the_store["id"]), 404, "not_found")
+    assert_refused(read(store_client, in_the_app["id"]), 404, "not_found")
+
+
+def test_any_store_previews_a_code_as_the_clerk_types_it_and_nothing_changes(
+    store, store_client, other_store_client
+):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    placed = my_order(customer_client(PHONE), RewardItemFactory(points=300)).json()
+    before = database_state()
+
+    for typed in (
+        placed["code"],
+        placed["code"].lower(),
+        f" {placed['code'][:4]}-{placed['code'][4:]} ",
+    ):
+        response = look_up(other_store_client, typed)
+        assert response.status_code == 200, response.content
+        assert response.json() == placed
+
+    assert database_state() == before
+
+
+def test_a_preview_shows_an_order_already_handed_over(store, store_client, other_store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    placed = order(store_client, RewardItemFactory(points=300)).json()
+    assert fulfil(store_client, placed["code"]).status_code == 200
+
+    response = look_up(other_store_client, placed["code"])
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "fulfilled"
+
+
+def test_a_preview_shows_the_open_order_of_a_code_that_came_back(store, store_client, monkeypatch):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    item = RewardItemFactory(points=100)
+    monkeypatch.setattr("catalog.services._new_code", lambda: "ACDEFHJK")
+    closed = order(store_client, item).json()
+    assert cancel(store_client, closed["id"]).status_code == 200
+    reopened = order(store_client, item).json()
+    assert reopened["code"] == closed["code"]
+
+    response = look_up(store_client, "ACDEFHJK")
+
+    assert response.json()["id"] == reopened["id"]
+
+
+def test_previewing_an_unknown_code_is_not_found(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    order(store_client, RewardItemFactory(points=300))
+
+    assert_refused(look_up(store_client, "AAAAAAAA"), 404, "not_found")
+
+
+@pytest.mark.parametrize("code", ["", "A" * 33, 34679347, None])
+def test_previewing_a_malformed_code_is_a_validation_error(store_client, code):
+    assert_refused(look_up(store_client, code), 400, "validation_error")
+
+
+def test_reading_and_previewing_need_a_store_key(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    placed = order(store_client, RewardItemFactory(points=300)).json()
+    customer = customer_client(PHONE)
+
+    for client in (APIClient(), customer):
+        assert_refused(read(client, placed["id"]), 401, "not_authenticated")
+        assert_refused(look_up(client, placed["code"]), 401, "not_authenticated")
 
 
 # --- The customer's own orders ------------------------------------------------------

@@ -169,6 +169,25 @@ def test_two_stores_fulfilling_one_code_at_once_hand_it_over_once(store):
     assert_ledger_consistent()
 
 
+def test_one_store_sending_a_pickup_twice_at_once_hands_it_over_once(store):
+    # A till that lost the answer retries while the first pickup is still running
+    earn(store=store, phone=PHONE, amount="5000.00")
+    member = Member.objects.get()
+    item = RewardItemFactory(points=100)
+    orders = [place(member, item, store=store)() for _ in range(ROUNDS)]
+
+    for placed in orders:
+        results = run_together([lambda o=placed: reward_order_fulfil(store=store, code=o.code)] * 2)
+
+        assert refusal_codes(results) == []
+        assert [(r.pk, r.status) for r in results] == [(placed.pk, "fulfilled")] * 2
+        assert results[0].closed_at == results[1].closed_at
+
+    assert RewardOrder.objects.filter(status="fulfilled", fulfilled_by=store).count() == ROUNDS
+    assert Member.objects.get().balance == 5000 - 100 * ROUNDS
+    assert_ledger_consistent()
+
+
 def wait_until_done_or_waiting_for_a_lock(thread):
     for _ in range(500):
         if not thread.is_alive():

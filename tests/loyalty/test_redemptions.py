@@ -306,27 +306,57 @@ def test_a_held_redemption_can_be_cancelled(store, store_client):
     assert_ledger_consistent()
 
 
-def test_commit_after_cancel_and_a_second_cancel_are_invalid_state(store, store_client):
+def test_a_commit_after_a_cancel_is_invalid_state(store, store_client):
     earn(store=store, phone=PHONE, amount="1000.00")
     held = hold(store_client, 300).json()
     assert cancel(store_client, held["id"]).status_code == 200
     before = database_state()
 
     error = assert_refused(commit(store_client, held["id"]), 409, "invalid_state")
+
     assert error["details"] == {"status": "cancelled"}
-    assert_refused(cancel(store_client, held["id"]), 409, "invalid_state")
     assert database_state() == before
     assert balance() == 1000
     assert_ledger_consistent()
 
 
-def test_a_second_commit_is_invalid_state(store, store_client):
+def test_a_cancel_sent_again_answers_the_cancelled_redemption_and_returns_the_points_once(
+    store, store_client
+):
+    # Given a cancel whose answer the till never got
     earn(store=store, phone=PHONE, amount="1000.00")
     held = hold(store_client, 300).json()
-    assert commit(store_client, held["id"]).status_code == 200
+    first = cancel(store_client, held["id"])
+    assert first.status_code == 200
+    before = database_state()
 
-    assert_refused(commit(store_client, held["id"]), 409, "invalid_state")
-    assert balance() == 700
+    # When the till simply sends it again
+    again = cancel(store_client, held["id"])
+
+    # Then it is told the redemption is cancelled, and the points came back once
+    assert again.status_code == 200, again.content
+    assert again.json() == first.json()
+    assert database_state() == before
+    assert balance() == 1000
+    assert kinds() == ["earn", "redeem", "redeem_release"]
+    assert_ledger_consistent()
+
+
+def test_a_commit_sent_again_answers_the_redemption_as_it_is_now(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    held = hold(store_client, 300).json()
+    first = commit(store_client, held["id"])
+    committed_at = Redemption.objects.get().committed_at
+    # Given the member earned meanwhile
+    earn(store=store, phone=PHONE, amount="50.00")
+    before = database_state()
+
+    again = commit(store_client, held["id"])
+
+    assert again.status_code == 200, again.content
+    assert again.json() == {**first.json(), "member": {"phone": PHONE, "balance": 750}}
+    assert database_state() == before
+    assert Redemption.objects.get().committed_at == committed_at
     assert_ledger_consistent()
 
 
@@ -449,6 +479,82 @@ def test_a_refused_hold_leaves_its_key_free_for_a_retry(store, store_client):
     assert retry.status_code == 201, retry.content
     assert balance() == 100
     assert_ledger_consistent()
+
+
+def test_a_commit_retried_with_its_key_after_the_order_was_cancelled_replays_the_commit(
+    store, store_client
+):
+    # Given a commit whose answer was lost, then a cancel of the order at another till
+    earn(store=store, phone=PHONE, amount="1000.00")
+    held = hold(store_client, 300).json()
+    first = store_client.post(
+        f"/api/v1/redemptions/{held['id']}/commit", headers={"Idempotency-Key": "pay-1"}
+    )
+    assert first.status_code == 200
+    assert cancel(store_client, held["id"]).status_code == 200
+    before = database_state()
+
+    # When the commit's retry arrives with its key
+    retry = store_client.post(
+        f"/api/v1/redemptions/{held['id']}/commit", headers={"Idempotency-Key": "pay-1"}
+    )
+
+    # Then it gets the commit's own answer, and nothing moves
+    assert retry.status_code == 200, retry.content
+    assert retry.json() == first.json()
+    assert database_state() == before
+    assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("action", ["commit", "cancel"])
+def test_a_key_sent_again_for_another_redemption_is_a_conflict(store, store_client, action):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    first = hold(store_client, 300, order_id="POS-1").json()
+    second = hold(store_client, 300, order_id="POS-2").json()
+    key = {"Idempotency-Key": "till-7"}
+    assert store_client.post(f"{HOLD_URL}/{first['id']}/{action}", headers=key).status_code == 200
+    before = database_state()
+
+    response = store_client.post(f"{HOLD_URL}/{second['id']}/{action}", headers=key)
+
+    assert_refused(response, 409, "idempotency_conflict")
+    assert database_state() == before
+    assert Redemption.objects.get(pk=second["id"]).status == "held"
+
+
+# --- Reading a redemption -----------------------------------------------------------
+
+
+def read(client, redemption_id):
+    return client.get(f"/api/v1/redemptions/{redemption_id}")
+
+
+def test_a_store_reads_its_redemption_as_it_is_now(store, store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    held = hold(store_client, 300).json()
+
+    assert read(store_client, held["id"]).json() == held
+    committed = commit(store_client, held["id"]).json()
+    response = read(store_client, held["id"])
+
+    assert response.status_code == 200, response.content
+    assert response.json() == committed
+    cancelled = cancel(store_client, held["id"]).json()
+    assert read(store_client, held["id"]).json() == cancelled
+
+
+def test_a_store_cannot_read_another_stores_redemption(store, store_client, other_store_client):
+    earn(store=store, phone=PHONE, amount="1000.00")
+    held = hold(store_client, 300).json()
+
+    error = assert_refused(read(other_store_client, held["id"]), 404, "not_found")
+
+    assert PHONE not in str(error)
+
+
+@pytest.mark.parametrize("redemption_id", ["99999999999999999999", "999999999999999999", "0", "x"])
+def test_reading_an_absurd_redemption_id_is_not_found(store_client, redemption_id):
+    assert_refused(read(store_client, redemption_id), 404, "not_found")
 
 
 # --- Release of holds that ran out --------------------------------------------------

@@ -568,7 +568,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def commit(self, redemption_id):
         held = self.redemption_models[redemption_id]
         outcome = attempt(redemption_commit, store=self.store, redemption_id=redemption_id)
-        refusals = set() if held.status == Redemption.Status.HELD else {"invalid_state"}
+        # A commit sent again answers the committed redemption (a till's retry).
+        refusals = set() if held.status in Redemption.LIVE else {"invalid_state"}
         if expect(outcome, refusals, f"commit of a {held.status} redemption"):
             held.status = Redemption.Status.COMMITTED
 
@@ -576,8 +577,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def cancel_redemption(self, redemption_id):
         held = self.redemption_models[redemption_id]
         outcome = attempt(redemption_cancel, store=self.store, redemption_id=redemption_id)
-        refusals = set() if held.status in Redemption.LIVE else {"invalid_state"}
-        if expect(outcome, refusals, f"cancel of a {held.status} redemption"):
+        cancellable = (*Redemption.LIVE, Redemption.Status.CANCELLED)
+        refusals = set() if held.status in cancellable else {"invalid_state"}
+        cancelled = expect(outcome, refusals, f"cancel of a {held.status} redemption")
+        # A cancel sent again answers the cancelled redemption and moves nothing.
+        if cancelled and held.status != Redemption.Status.CANCELLED:
             self.account(held.phone).restore(
                 kind=model.REDEEM_RELEASE, points=held.points, taken=held.taken
             )
@@ -674,8 +678,11 @@ class LedgerMachine(RuleBasedStateMachine):
         order = self.order_models[order_id]
         owner = {"store": self.store} if order.by_store else {"member": self.member(order.phone)}
         outcome = attempt(reward_order_cancel, order_id=order_id, **owner)
-        refusals = set() if order.status == RewardOrder.Status.PENDING else {"invalid_state"}
-        if expect(outcome, refusals, f"cancel of a {order.status} reward order"):
+        cancellable = (RewardOrder.Status.PENDING, RewardOrder.Status.CANCELLED)
+        refusals = set() if order.status in cancellable else {"invalid_state"}
+        cancelled = expect(outcome, refusals, f"cancel of a {order.status} reward order")
+        # A cancel sent again answers the cancelled order and gives nothing back twice.
+        if cancelled and order.status == RewardOrder.Status.PENDING:
             self.account(order.phone).restore(
                 kind=model.REWARD_CANCEL, points=order.points, taken=order.taken
             )
@@ -687,7 +694,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def pick_up_reward(self, order_id):
         order = self.order_models[order_id]
         outcome = attempt(reward_order_fulfil, store=self.store, code=order.code)
-        refusals = set() if order.status == RewardOrder.Status.PENDING else {"invalid_state"}
+        # The machine's one store hands every reward over: a pickup sent again answers it.
+        fulfillable = (RewardOrder.Status.PENDING, RewardOrder.Status.FULFILLED)
+        refusals = set() if order.status in fulfillable else {"invalid_state"}
         if expect(outcome, refusals, f"pickup of a {order.status} reward order"):
             order.status = RewardOrder.Status.FULFILLED
 
