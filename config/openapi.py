@@ -24,11 +24,12 @@ def name_input_components_as_their_serializers(result, generator, request, publi
         if name.endswith(INPUT_SUFFIX + REQUEST_SUFFIX)
         and name.removesuffix(REQUEST_SUFFIX) not in schemas
     }
+    if not renamed:
+        return result
     for old, new in renamed.items():
         schemas[new] = schemas.pop(old)
     result["components"]["schemas"] = dict(sorted(schemas.items()))
-    refs = {SCHEMA_REF + old: SCHEMA_REF + new for old, new in renamed.items()}
-    _replace_refs(result, refs)
+    _replace_refs(result, {SCHEMA_REF + old: SCHEMA_REF + new for old, new in renamed.items()})
     return result
 
 
