@@ -35,6 +35,7 @@ STATUS_BY_CODE = {
     "throttled": 429,
     "server_error": 500,
 }
+ERROR_CODES = sorted(STATUS_BY_CODE)
 
 
 class AppError(Exception):
@@ -142,7 +143,7 @@ def json_server_error(request):
 
 
 class ErrorDetail(serializers.Serializer):
-    code = serializers.ChoiceField(choices=sorted(STATUS_BY_CODE))
+    code = serializers.ChoiceField(choices=ERROR_CODES)
     message = serializers.CharField()
     details = serializers.DictField()
 

@@ -218,6 +218,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.name_input_components_as_their_serializers",
+        "config.openapi.password_min_length",
+    ],
+    # Named for what they are; a client generated from the schema gets these class names.
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorCode": "config.errors.ERROR_CODES",
+        "RedemptionStatus": "loyalty.models.Redemption.Status",
+        "RewardOrderStatus": "catalog.models.RewardOrder.Status",
+        "TransactionKind": "loyalty.models.EntryKind",
+        "SmsCodePurpose": "accounts.models.SmsCode.Purpose",
+    },
+    # Ids in URLs (config/converters.py): what the converter matches, as the integer it is.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 10**18 - 1},
+    },
     # No validator badge: it would call an outside server and the docs must work offline.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }

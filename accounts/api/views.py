@@ -16,6 +16,11 @@ TOKENS_EXAMPLE = OpenApiExample(
     value={"access": "eyJhbGciOiJIUzI1NiIs…", "refresh": "eyJhbGciOiJIUzI1NiIs…"},
 )
 
+WRONG_CODES_THROTTLED = (
+    "A wrong code is 422 `invalid_code`; past the wrong codes a phone may send in an hour, "
+    "every code for it is refused with 429 until the hour is over."
+)
+
 
 def client_ip(request) -> str:
     """The caller's address, trusting X-Forwarded-For only behind NUM_PROXIES proxies."""
@@ -64,8 +69,9 @@ class SignupView(AuthAPIView):
     @extend_schema(
         operation_id="signup",
         summary="Sign up with the SMS code; points earned in store before are there",
+        description=WRONG_CODES_THROTTLED,
         request=s.SignupInput,
-        responses={201: s.TokensOutput, **error_responses(400, 422)},
+        responses={201: s.TokensOutput, **error_responses(400, 422, 429)},
         examples=[
             OpenApiExample(
                 "Sign-up",
@@ -127,8 +133,9 @@ class PasswordResetView(AuthAPIView):
     @extend_schema(
         operation_id="password_reset",
         summary="Set a new password with a reset code; every earlier token stops working",
+        description=WRONG_CODES_THROTTLED,
         request=s.PasswordResetInput,
-        responses={204: None, **error_responses(400, 422)},
+        responses={204: None, **error_responses(400, 422, 429)},
         examples=[
             OpenApiExample(
                 "Reset",

@@ -1,9 +1,13 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loyalty.api.fields import PhoneField
+from catalog.models import RewardOrder
+from config.api import NON_BLANK_TEXT_PATTERN
+from loyalty.api.fields import MoneyField, PhoneField
 from loyalty.api.serializers import MemberBrief
 
 MAX_QUANTITY = 20
+PICKUP_CODE_MAX_LENGTH = 32
 
 
 class CatalogItemOutput(serializers.Serializer):
@@ -12,7 +16,7 @@ class CatalogItemOutput(serializers.Serializer):
     description = serializers.CharField()
     image = serializers.ImageField(allow_null=True)
     points = serializers.IntegerField()
-    cash_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    cash_price = MoneyField()
     stock_left = serializers.IntegerField(
         source="stock", allow_null=True, help_text="null: unlimited"
     )
@@ -51,11 +55,20 @@ class StoreRewardOrderInput(MyRewardOrderInput):
     phone = PhoneField()
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": PICKUP_CODE_MAX_LENGTH,
+        "pattern": NON_BLANK_TEXT_PATTERN,
+        "example": "K7MW-3RXA",
+    }
+)
 class PickupCodeField(serializers.CharField):
     """The code as the customer shows it; a string, however it is spaced or cased."""
 
     def __init__(self, **kwargs):
-        super().__init__(max_length=32, **kwargs)
+        super().__init__(max_length=PICKUP_CODE_MAX_LENGTH, **kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -75,10 +88,10 @@ class ItemBrief(serializers.Serializer):
 class RewardOrderOutput(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=RewardOrder.Status.choices)
     item = ItemBrief()
     quantity = serializers.IntegerField()
     points = serializers.IntegerField()
-    cash_due = serializers.DecimalField(max_digits=15, decimal_places=2)
+    cash_due = MoneyField()
     created_at = serializers.DateTimeField()
     member = MemberBrief()

@@ -81,9 +81,16 @@ class StoreAPIKeyScheme(OpenApiAuthenticationExtension):
     name = "StoreApiKey"
 
     def get_security_definition(self, auto_schema):
+        # OpenAPI has no field for the word before an apiKey's value: the description says it
+        # (drf-spectacular's own wording for such schemes), and a client sets it (in a client
+        # openapi-python-client generates: AuthenticatedClient(prefix="Api-Key")).
         return {
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": f"`{KEYWORD} <key>`: the key `createstore` printed, header only.",
+            "description": (
+                f'Key-based authentication with required prefix "{KEYWORD}": send '
+                f"`Authorization: {KEYWORD} <key>`, with the key `createstore` printed. "
+                "The key goes in this header only, never in a URL."
+            ),
         }

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from accounts.api.fields import PhoneField
 
-__all__ = ["AmountField", "PhoneField", "PointsField", "ReferenceField"]
+__all__ = ["AmountField", "MoneyField", "PhoneField", "PointsField", "ReferenceField"]
 
 # ASCII digits only, matched whole: \d and $ would let "１２.００" and "300.00\n" through.
 AMOUNT_PATTERN = re.compile(r"[0-9]{1,20}(\.[0-9]{1,2})?")
@@ -17,8 +17,28 @@ MAX_AMOUNT = Decimal("9999999999.99")
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_POINTS = 10**12
 
+# The amounts AmountField takes, for the schema: above zero, at most MAX_AMOUNT, at most two
+# decimals. [0-9], not \d: in a Python pattern (schemathesis draws from it) \d is any digit.
+# Leading zeros ("007.50"), which the field also takes, are left out to keep it readable.
+POSITIVE_AMOUNT_SCHEMA_PATTERN = r"^(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+REFERENCE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": f"^{REFERENCE_PATTERN.pattern}$",
+    "example": "POS-2026-0001",
+}
 
-@extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "300.00"})
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": POSITIVE_AMOUNT_SCHEMA_PATTERN,
+        "description": "Greater than zero, at most 9999999999.99, with at most 2 decimals.",
+        "example": "300.00",
+    }
+)
 class AmountField(serializers.Field):
     """Money as a string with at most 2 decimals, e.g. "300.00", greater than zero."""
 
@@ -42,6 +62,7 @@ class AmountField(serializers.Field):
         return f"{value:.2f}"
 
 
+@extend_schema_field(REFERENCE_SCHEMA)
 class ReferenceField(serializers.CharField):
     """An order or refund id: 1 to 64 letters, digits or . _ : -"""
 
@@ -72,3 +93,13 @@ class PointsField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "10.00"}
+)
+class MoneyField(serializers.DecimalField):
+    """Money in an answer: a string with exactly 2 decimals, never negative."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=15, decimal_places=2, **kwargs)

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
-from .fields import AmountField, PhoneField, PointsField, ReferenceField
+from loyalty.models import EntryKind, Redemption
+
+from .fields import AmountField, MoneyField, PhoneField, PointsField, ReferenceField
 
 
 class PurchaseInput(serializers.Serializer):
@@ -61,7 +63,7 @@ class MeOutput(serializers.Serializer):
 
 class TransactionOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=EntryKind.choices)
     points = serializers.IntegerField()
     balance_after = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -76,7 +78,7 @@ class QuoteInput(serializers.Serializer):
 class QuoteOutput(serializers.Serializer):
     balance = serializers.IntegerField()
     max_points = serializers.IntegerField()
-    max_discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    max_discount = MoneyField()
     redeem_rate = serializers.IntegerField()
     min_points = serializers.IntegerField()
 
@@ -91,8 +93,10 @@ class RedemptionInput(serializers.Serializer):
 class RedemptionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     order_id = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Redemption.Status.choices)
     points = serializers.IntegerField()
-    discount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    hold_expires_at = serializers.DateTimeField()
+    discount = MoneyField()
+    hold_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="Until when the points are held; null once it is not held"
+    )
     member = MemberBrief()

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from config.api import ApiView, local_iso
 from config.errors import AppError, error_responses
 from loyalty import selectors
+from loyalty.models import Redemption
 from loyalty.services.purchases import purchase_record, refund_record
 from loyalty.services.redemptions import (
     redemption_cancel,
@@ -15,6 +16,7 @@ from loyalty.services.redemptions import (
 
 from . import serializers as s
 from .authentication import IsStore, StoreAPIKeyAuthentication
+from .fields import REFERENCE_SCHEMA
 from .idempotency import HEADER, KEY_PATTERN, replay_status, respond_once
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -107,7 +109,10 @@ class RefundCreateView(StoreAPIView):
             "may go below zero when the points were already spent; the next purchases pay "
             "that back first. Idempotent by `refund_id` per purchase."
         ),
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[
+            IDEMPOTENCY_PARAMETER,
+            OpenApiParameter("order_id", REFERENCE_SCHEMA, OpenApiParameter.PATH),
+        ],
         request=s.RefundInput,
         responses={
             201: s.RefundOutput,
@@ -214,7 +219,11 @@ def redemption_body(redemption) -> dict:
         "status": redemption.status,
         "points": redemption.points,
         "discount": DISCOUNT_FIELD.to_representation(redemption.discount),
-        "hold_expires_at": local_iso(redemption.hold_expires_at),
+        "hold_expires_at": (
+            local_iso(redemption.hold_expires_at)
+            if redemption.status == Redemption.Status.HELD
+            else None
+        ),
         "member": member_brief(redemption.member, redemption.member.balance),
     }
 
@@ -373,7 +382,7 @@ class RedemptionCommitView(StoreAPIView):
                 "Committed",
                 response_only=True,
                 status_codes=["200"],
-                value={**REDEMPTION_EXAMPLE, "status": "committed"},
+                value={**REDEMPTION_EXAMPLE, "status": "committed", "hold_expires_at": None},
             )
         ],
         tags=["storefront"],
@@ -405,6 +414,7 @@ class RedemptionCancelView(StoreAPIView):
                 value={
                     **REDEMPTION_EXAMPLE,
                     "status": "cancelled",
+                    "hold_expires_at": None,
                     "member": {"phone": "+8613800138000", "balance": 1250},
                 },
             )

@@ -275,10 +275,10 @@ def test_hold_commit_and_cancel_move_the_points_once_each(store, store_client):
             2026, 7, 6, 10, 15, tzinfo=SHANGHAI
         )
 
-        # And committing spends them without moving them again
+        # And committing spends them without moving them again; nothing is held any more
         committed = commit(store_client, body["id"])
         assert committed.status_code == 200, committed.content
-        assert committed.json() == {**body, "status": "committed"}
+        assert committed.json() == {**body, "status": "committed", "hold_expires_at": None}
         assert balance() == 500
 
         # And cancelling the paid order gives them back
@@ -287,6 +287,7 @@ def test_hold_commit_and_cancel_move_the_points_once_each(store, store_client):
         assert cancelled.json() == {
             **body,
             "status": "cancelled",
+            "hold_expires_at": None,
             "member": {"phone": PHONE, "balance": 1000},
         }
 
@@ -302,6 +303,8 @@ def test_a_held_redemption_can_be_cancelled(store, store_client):
 
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
+    # And nothing is held any more
+    assert response.json()["hold_expires_at"] is None
     assert balance() == 1000
     assert_ledger_consistent()
 
