@@ -183,7 +183,7 @@ def test_a_password_sent_has_the_length_django_asks_for_and_no_nul(schema, compo
 
 
 @pytest.mark.parametrize(
-    ("component", "field"), [("RefreshInput", "refresh"), ("FulfilInput", "code")]
+    ("component", "field"), [("RefreshInput", "refresh"), ("PickupCodeInput", "code")]
 )
 def test_a_token_or_code_sent_refuses_nul_and_blanks(schema, component, field):
     token = properties(schema, component)[field]

@@ -76,7 +76,7 @@ class PickupCodeField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class FulfilInput(serializers.Serializer):
+class PickupCodeInput(serializers.Serializer):
     code = PickupCodeField()
 
 

@@ -163,7 +163,7 @@ class StoreRewardOrderLookupView(StoreAPIView):
             "order of the code, else the last one closed with it, so the clerk sees that it was "
             "handed over or cancelled. POST keeps the code out of URLs and access logs."
         ),
-        request=s.FulfilInput,
+        request=s.PickupCodeInput,
         responses={200: s.RewardOrderOutput, **error_responses(400, 401, 404)},
         examples=[
             OpenApiExample("Lookup", request_only=True, value={"code": "k7mw-3rxa"}),
@@ -174,7 +174,7 @@ class StoreRewardOrderLookupView(StoreAPIView):
         tags=["storefront"],
     )
     def post(self, request):
-        code = self.parse(s.FulfilInput, request.data)["code"]
+        code = self.parse(s.PickupCodeInput, request.data)["code"]
         order = selectors.reward_order_by_code(code=code)
         if order is None:
             raise AppError("not_found", _("No reward order has this pickup code."))
@@ -190,7 +190,7 @@ class StoreRewardOrderFulfilView(StoreAPIView):
             "invalid_state." + RETRY_OF_A_CHANGE.format(thing="fulfilled order")
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
-        request=s.FulfilInput,
+        request=s.PickupCodeInput,
         responses={200: s.RewardOrderOutput, **error_responses(400, 401, 409, 422)},
         examples=[
             OpenApiExample("Fulfil", request_only=True, value={"code": "K7MW-3RXA"}),
@@ -207,7 +207,7 @@ class StoreRewardOrderFulfilView(StoreAPIView):
         return respond_once(request, f"store:{self.store.pk}", self._fulfil)
 
     def _fulfil(self):
-        code = self.parse(s.FulfilInput, self.request.data)["code"]
+        code = self.parse(s.PickupCodeInput, self.request.data)["code"]
         return Response(reward_order_body(reward_order_fulfil(store=self.store, code=code)))
 
 

@@ -253,6 +253,10 @@ def hold_and_commit(pos: Pos) -> None:
     assert committed.status == pos.models.RedemptionStatus.COMMITTED
     assert committed.hold_expires_at is None
 
+    # A till that lost the answer retries, or reads the redemption: the same state
+    assert pos.ok("storefront.redemption_commit", redemption_id=held.id) == committed
+    assert pos.ok("storefront.redemption_read", redemption_id=held.id) == committed
+
 
 def hold_and_cancel(pos: Pos) -> None:
     held = hold(pos, "POS-3", 200)
@@ -297,11 +301,16 @@ def reward_orders(pos: Pos, items: dict[str, int]) -> None:
     pos.refused(operation, 422, "out_of_stock", body=order("Sold out"))
     pos.refused(operation, 422, "item_unavailable", body=order("Off sale"))
 
-    # The customer picks the bag up with its code, typed as a clerk types it
-    pickup = pos.models.FulfilInput(code=tote_bag.code.lower())
+    # The customer picks the bag up with its code, typed as a clerk types it; the clerk
+    # sees the order first
+    pickup = pos.models.PickupCodeInput(code=tote_bag.code.lower())
+    previewed = pos.ok("storefront.reward_order_lookup", body=pickup)
+    assert (previewed.id, previewed.status) == (tote_bag.id, pos.models.RewardOrderStatus.PENDING)
     fulfilled = pos.ok("storefront.reward_order_fulfil", body=pickup)
     assert (fulfilled.id, fulfilled.status) == (tote_bag.id, pos.models.RewardOrderStatus.FULFILLED)
-    unknown = pos.models.FulfilInput(code="ZZZZ-ZZZZ")
+    assert pos.ok("storefront.reward_order_fulfil", body=pickup) == fulfilled
+    assert pos.ok("storefront.reward_order_read", order_id=tote_bag.id) == fulfilled
+    unknown = pos.models.PickupCodeInput(code="ZZZZ-ZZZZ")
     pos.refused("storefront.reward_order_fulfil", 422, "invalid_code", body=unknown)
 
     mug = pos.ok(operation, 201, body=order("Mug"))
