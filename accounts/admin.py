@@ -75,7 +75,11 @@ class PhoneSearchMixin:
 
     def action_checkbox(self, obj):
         label = format_html(_("Select this object for an action - {}"), self.row_label(obj))
-        checkbox = forms.CheckboxInput({"class": "action-select", "aria-label": label})
+        # Unticked, as Django's own: CheckboxInput ticks a box whose value is truthy,
+        # and every row's value is its primary key.
+        checkbox = forms.CheckboxInput(
+            {"class": "action-select", "aria-label": label}, check_test=lambda value: False
+        )
         return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
 
     def get_search_results(self, request, queryset, search_term):

@@ -27,6 +27,7 @@ from loyalty.models import Member
 from loyalty.services.adjustments import adjustment_request
 from loyalty.services.redemptions import redemption_hold
 from tests import hostile_input as hostile
+from tests.admin import changelist
 from tests.catalog.factories import RewardItemFactory
 from tests.factories import earn
 
@@ -65,10 +66,6 @@ def rows(store, superuser):
     reward_order_place(
         member=member, item_id=RewardItemFactory(points=100).pk, quantity=1, store=store
     )
-
-
-def changelist(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
 def list_parameters(model, user) -> list[str]:

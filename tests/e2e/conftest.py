@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from django.conf import settings
+from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import CHROMIUM
 
@@ -91,3 +92,24 @@ def shot(page, artifacts):
         page.screenshot(path=artifacts / f"{next(numbers):02d}-{name}.png", full_page=True)
 
     return take
+
+
+@pytest.fixture
+def sign_in(client, live_server):
+    """sign_in(page, user) gives the page's browser the session of a forced login of `user`
+    (tests/conftest.py's client: verified by its second factor), for tests of what staff
+    see once logged in; tests/e2e/test_admin_in_browser.py logs in through the forms."""
+
+    def sign_in_as(page: Page, user) -> None:
+        client.force_login(user)
+        page.context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+
+    return sign_in_as
