@@ -1,11 +1,14 @@
 import re
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponseRedirect
@@ -13,14 +16,16 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from config.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin, yes_no_icon
 
 from .models import SmsCode, SmsMessage, User
+from .permission_labels import permission_label
 from .phones import InvalidPhone, mask_phone, normalize_phone
 from .staff_otp import staff_otp_app, staff_otp_required, staff_otp_reset, staff_recovery_codes_left
 
@@ -75,7 +80,11 @@ class PhoneSearchMixin:
 
     def action_checkbox(self, obj):
         label = format_html(_("Select this object for an action - {}"), self.row_label(obj))
-        checkbox = forms.CheckboxInput({"class": "action-select", "aria-label": label})
+        # Unticked, as Django's own: CheckboxInput ticks a box whose value is truthy,
+        # and every row's value is its primary key.
+        checkbox = forms.CheckboxInput(
+            {"class": "action-select", "aria-label": label}, check_test=lambda value: False
+        )
         return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
 
     def get_search_results(self, request, queryset, search_term):
@@ -86,6 +95,47 @@ class PhoneSearchMixin:
             if name != self.phone_search_field:
                 wanted |= Q(**{f"{name}__icontains": search_term.strip()})
         return queryset.filter(wanted), False
+
+
+class TranslatedPermissionsMixin:
+    """Permissions listed in the reader's language (accounts/permission_labels.py)."""
+
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.remote_field.model is Permission:
+            field.label_from_instance = permission_label
+        return field
+
+
+class LinkRowsUnlistedMixin:
+    """A delete's confirmation lists what goes with the object, but not the rows that only
+    link it to others (a group to its permissions, a user to their groups): they are no
+    things of their own, and Django names them in English ("User_groups object (3)")."""
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        links = [model._meta for model in apps.get_models(include_auto_created=True)]
+        links = [opts for opts in links if opts.auto_created]
+        prefixes = tuple(f"{capfirst(opts.verbose_name)}: " for opts in links)
+        plurals = {str(opts.verbose_name_plural) for opts in links}
+        counts = {name: count for name, count in counts.items() if str(name) not in plurals}
+        return _unlisted(to_delete, prefixes), counts, perms_needed, protected
+
+
+def _unlisted(nested: list, prefixes: tuple[str, ...]) -> list:
+    return [
+        _unlisted(item, prefixes) if isinstance(item, list) else item
+        for item in nested
+        if isinstance(item, list) or not str(item).startswith(prefixes)
+    ]
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(LinkRowsUnlistedMixin, TranslatedPermissionsMixin, DjangoGroupAdmin):
+    pass
 
 
 def staff_label(user) -> str:
@@ -108,11 +158,13 @@ class PhoneUserChangeForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(PhoneSearchMixin, DjangoUserAdmin):
+class UserAdmin(
+    LinkRowsUnlistedMixin, TranslatedPermissionsMixin, PhoneSearchMixin, DjangoUserAdmin
+):
     form = PhoneUserChangeForm
     add_form = PhoneUserCreationForm
     ordering = ("phone",)
-    list_display = ("masked_phone", "name", "is_staff", "two_factor", "is_active", "date_joined")
+    list_display = ("masked_phone", "name", "staff", "two_factor", "active", "date_joined")
     search_fields = ("phone", "name")
     readonly_fields = ("two_factor_status",)
     fieldsets = (
@@ -130,6 +182,14 @@ class UserAdmin(PhoneSearchMixin, DjangoUserAdmin):
     def get_queryset(self, request):
         has_app = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
         return super().get_queryset(request).annotate(has_two_factor=Exists(has_app))
+
+    @admin.display(description=_("staff status"), ordering="is_staff")
+    def staff(self, user) -> str:
+        return yes_no_icon(user.is_staff)
+
+    @admin.display(description=_("active"), ordering="is_active")
+    def active(self, user) -> str:
+        return yes_no_icon(user.is_active)
 
     @admin.display(description=_("two-factor login"), ordering="has_two_factor")
     def two_factor(self, user) -> str | None:

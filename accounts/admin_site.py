@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from accounts.api.views import client_ip
 from config.admin import ForgedInputRefusingMixin
@@ -41,6 +42,11 @@ class StaffLoginForm(AdminAuthenticationForm):
 
 class StaffAdminSite(admin.AdminSite):
     login_form = StaffLoginForm
+    # The product's name in the header and the browser tab, in the reader's language.
+    site_header = _("Loyalty points admin")
+    site_title = _("Loyalty points admin")
+    # No "View site" link: the service has no web site of its own at /, only the API.
+    site_url = None
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every model admin, Django's own (groups) included, refuses forged input."""

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .phones import InvalidPhone, normalize_phone, validate_phone
 
@@ -48,7 +49,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         validators=[validate_phone],
         help_text=_("Mobile number; national format of the default region is accepted."),
     )
-    name = models.CharField(_("name"), max_length=150, blank=True)
+    name = models.CharField(pgettext_lazy("name of a person", "name"), max_length=150, blank=True)
     is_staff = models.BooleanField(
         _("staff status"),
         default=False,

@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import InvalidPhone, mask_phone, normalize_phone
-from config.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin, yes_no_icon
 from config.converters import row_id
 from config.errors import AppError
 from loyalty.models import Store
@@ -37,7 +37,9 @@ class RewardItemForm(forms.ModelForm):
     """Stock moves under the form while it is open (orders take, cancellations put back):
     the change a clerk makes is applied to what is left when they save, not over it."""
 
-    stock_shown = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    stock_shown = forms.IntegerField(
+        label=_("stock when the page was opened"), widget=forms.HiddenInput, required=False
+    )
 
     class Meta:
         model = RewardItem
@@ -112,10 +114,10 @@ class RewardItemAdmin(admin.ModelAdmin):
     def stock_left(self, item):
         return gettext("unlimited") if item.stock is None else item.stock
 
-    @admin.display(description=_("on sale now"), boolean=True)
+    @admin.display(description=_("on sale now"))
     def on_sale_now(self, item):
         now = timezone.now()
-        return (
+        return yes_no_icon(
             item.is_active
             and (item.active_from is None or item.active_from <= now)
             and (item.active_until is None or item.active_until > now)

@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.models import LedgerEntry, Member, Store
 
@@ -9,7 +10,7 @@ from loyalty.models import LedgerEntry, Member, Store
 class RewardItem(models.Model):
     """Something a member can take for points (and maybe a cash part) from the catalog."""
 
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("name of a thing", "name"), max_length=100)
     description = models.TextField(_("description"), blank=True, max_length=2000)
     image = models.ImageField(_("image"), upload_to="rewards/", blank=True)
     points = models.PositiveIntegerField(_("points price"))

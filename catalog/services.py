@@ -21,6 +21,9 @@ CODE_ALPHABET = "ACDEFHJKMNPRTWXY34679"
 CODE_LENGTH = 8
 CODE_ATTEMPTS = 5
 CODE_SEPARATORS = re.compile(r"[\s-]")
+# The reason written on the entry that gives a cancelled order's points back; admin
+# shows it in the reader's language.
+CANCELLED_REASON = "reward order cancelled"
 
 
 def reward_order_place(
@@ -58,7 +61,7 @@ def reward_order_cancel(
                 store=store,
                 staff_user=staff_user,
                 reference=order.code,
-                reason="reward order cancelled",
+                reason=CANCELLED_REASON,
             ),
         )
         RewardItem.objects.filter(pk=order.item_id, stock__isnull=False).update(

@@ -6,6 +6,8 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
+from django.templatetags.static import static
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from config.converters import row_id
@@ -55,6 +57,13 @@ class ForgedInputRefusingMixin:
         except ValidationError:
             return False
         return "\x00" not in value
+
+
+def yes_no_icon(value: bool) -> str:
+    """Django's yes/no icon of a `boolean=True` column, whose text for screen readers is
+    the English "True" or "False" in every language; this one's is the reader's."""
+    icon, text = ("yes", _("Yes")) if value else ("no", _("No"))
+    return format_html('<img src="{}" alt="{}">', static(f"admin/img/icon-{icon}.svg"), text)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

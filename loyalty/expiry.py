@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 POLICY_BOUNDS = {"days": (1, 3650), "months": (1, 120), "year_end": (0, 10)}
@@ -33,6 +34,33 @@ class ExpiryPolicy:
         if not low <= int(count) <= high:
             raise ValueError(text)
         return cls(unit, int(count))
+
+    def describe(self) -> str:
+        """The policy as staff read it: "after 12 months, at the end of that month"."""
+        values = {"count": self.count}
+        if self.unit == "days":
+            return ngettext("after %(count)d day", "after %(count)d days", self.count) % values
+        if self.unit == "months":
+            return (
+                ngettext(
+                    "after %(count)d month, at the end of that month",
+                    "after %(count)d months, at the end of that month",
+                    self.count,
+                )
+                % values
+            )
+        if self.unit == "year_end" and self.count:
+            return (
+                ngettext(
+                    "at the end of the year, %(count)d year on",
+                    "at the end of the year, %(count)d years on",
+                    self.count,
+                )
+                % values
+            )
+        if self.unit == "year_end":
+            return gettext("at the end of the year")
+        return gettext("never expire")
 
     def expires_at(self, earned_at: datetime) -> datetime | None:
         """The instant the points earned at `earned_at` expire, or None for never."""

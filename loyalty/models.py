@@ -6,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
@@ -93,7 +94,7 @@ class Program(models.Model):
 class Store(models.Model):
     """A storefront channel (web shop, POS, app backend) that calls the API with its keys."""
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(pgettext_lazy("name of a thing", "name"), max_length=100, unique=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -287,7 +288,10 @@ class Allocation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.points} (lot {self.lot_id})"
+        return gettext("%(points)d points of lot %(lot)d") % {
+            "points": self.points,
+            "lot": self.lot_id,
+        }
 
 
 class Purchase(models.Model):

@@ -12,13 +12,25 @@ from django.conf import settings
 CATALOG = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
 FIELD = re.compile(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[0\])?) ((?:".*"\n)+)', re.MULTILINE)
 CONTEXT_FIRST = {"pgettext", "pgettext_lazy"}
-TRANSLATING_CALLS = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", *CONTEXT_FIRST}
+TRANSLATING_CALLS = {
+    "_",
+    "gettext",
+    "gettext_lazy",
+    "gettext_noop",
+    "ngettext",
+    "ngettext_lazy",
+    *CONTEXT_FIRST,
+}
 APP_FOLDERS = ["accounts", "catalog", "config", "loyalty"]
 
 
-def po_entries() -> list[dict[str, str]]:
+# Our texts, and Django's admin script texts that its own catalog lacks (djangojs.po).
+DOMAINS = ["django", "djangojs"]
+
+
+def po_entries(domain: str = "django") -> list[dict[str, str]]:
     """The fields (msgctxt, msgid, msgid_plural, msgstr…) of every entry but the header."""
-    text = (CATALOG / "django.po").read_text(encoding="utf-8")
+    text = (CATALOG / f"{domain}.po").read_text(encoding="utf-8")
     assert "#, fuzzy" not in text, "a fuzzy translation is not a translation"
     entries = []
     for block in text.split("\n\n"):
@@ -69,17 +81,19 @@ def test_every_text_marked_in_the_code_is_in_the_catalog():
     assert missing == set(), "run makemessages and translate: see the README's Layout"
 
 
-def test_every_text_has_a_chinese_translation():
-    untranslated = [entry["msgid"] for entry in po_entries() if not translation(entry)]
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_every_text_has_a_chinese_translation(domain):
+    untranslated = [entry["msgid"] for entry in po_entries(domain) if not translation(entry)]
     assert untranslated == []
 
 
-def test_the_compiled_catalog_is_up_to_date_with_the_source():
-    with open(CATALOG / "django.mo", "rb") as compiled:
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_the_compiled_catalog_is_up_to_date_with_the_source(domain):
+    with open(CATALOG / f"{domain}.mo", "rb") as compiled:
         catalog = gettext.GNUTranslations(compiled)
     stale = [
         entry["msgid"]
-        for entry in po_entries()
+        for entry in po_entries(domain)
         if "msgid_plural" not in entry and compiled_text(catalog, entry) != translation(entry)
     ]
     assert stale == [], "run: python manage.py compilemessages -l zh_Hans --ignore=.venv"

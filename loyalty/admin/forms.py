@@ -4,8 +4,10 @@ what is wrong with it: the people who read them are clerks and managers."""
 import uuid
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.expiry import POLICY_BOUNDS, ExpiryPolicy
 from loyalty.models import Adjustment, Program
 from loyalty.services.program import RULE_FIELDS
 
@@ -60,9 +62,81 @@ class AdjustmentForm(forms.Form):
         return points
 
 
+# The expiry policies (loyalty/expiry.py) as a clerk picks them: a choice, and N beside it.
+EXPIRY_CHOICES = [
+    ("never", _("Never expire")),
+    ("days", _("After N days")),
+    ("months", _("After N months, at the end of that month")),
+    ("year_end", _("At the end of the year, N years on")),
+]
+CHOOSE_EXPIRY = _("Choose when points expire.")
+EXPIRY_COUNT_RANGES = {
+    "days": _("Enter how many days points last, from %(low)d to %(high)d."),
+    "months": _("Enter how many months points last, from %(low)d to %(high)d."),
+    "year_end": _(
+        "Enter in how many years points expire at the end of the year, from %(low)d "
+        "(the end of this year) to %(high)d."
+    ),
+}
+
+
+class ExpiryPolicyWidget(forms.MultiWidget):
+    def __init__(self, attrs=None):
+        number = forms.NumberInput(
+            attrs={"class": "vIntegerField", "min": 0, "aria-label": _("N: days, months or years")}
+        )
+        super().__init__([forms.Select(choices=EXPIRY_CHOICES), number], attrs)
+
+    def decompress(self, value):
+        try:
+            policy = ExpiryPolicy.parse(value or "")
+        except ValueError:
+            return [None, None]
+        return [policy.unit, None if policy.unit == "never" else policy.count]
+
+
+class ExpiryPolicyField(forms.MultiValueField):
+    """The coded policy (`never`, `days:N`, `months:N`, `year_end:N`) chosen from words
+    and a number, so nobody types the code; the code is what is stored."""
+
+    widget = ExpiryPolicyWidget
+
+    def __init__(self, **kwargs):
+        unit = forms.ChoiceField(
+            choices=EXPIRY_CHOICES,
+            error_messages={"incomplete": CHOOSE_EXPIRY, "invalid_choice": CHOOSE_EXPIRY},
+        )
+        super().__init__(
+            (unit, forms.IntegerField(required=False)),
+            require_all_fields=False,
+            error_messages={"required": CHOOSE_EXPIRY},
+            **kwargs,
+        )
+
+    def compress(self, data_list):
+        unit, count = data_list
+        if unit == "never":
+            return "never"
+        low, high = POLICY_BOUNDS[unit]
+        if count is None or not low <= count <= high:
+            raise forms.ValidationError(
+                EXPIRY_COUNT_RANGES[unit], code="out_of_range", params={"low": low, "high": high}
+            )
+        return f"{unit}:{count}"
+
+
 class ProgramRulesForm(forms.ModelForm):
     """The program's rules. Posted with the "Preview" button it validates and
     shows what the edited rules would do, and never saves them."""
+
+    expiry_policy = ExpiryPolicyField(
+        label=capfirst(Program._meta.get_field("expiry_policy").verbose_name),
+        help_text=_(
+            "Applies to points earned from now on. With after 12 months, points earned on "
+            "6 July last until the end of July next year; with the end of the year and 0, "
+            "until the end of this year."
+        ),
+    )
 
     class Meta:
         model = Program

@@ -2,6 +2,8 @@
 superusers included. The one way staff move points is the member's "Adjust
 points" form, which goes through the adjustment service."""
 
+import re
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -19,7 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import PhoneSearchMixin, staff_label
 from accounts.erasure import customer_erase
 from accounts.phones import mask_phone
-from config.admin import ReadOnlyAdmin, ReadOnlyInline
+from catalog.services import CANCELLED_REASON as REWARD_ORDER_CANCELLED_REASON
+from config.admin import ReadOnlyAdmin, ReadOnlyInline, yes_no_icon
 from config.converters import row_id
 from config.errors import AppError
 from loyalty.models import (
@@ -36,6 +39,7 @@ from loyalty.models import (
 )
 from loyalty.selectors import points_adjusted_alone_today
 from loyalty.services.adjustments import ADJUST_PERMISSION, adjustment_request
+from loyalty.services.expiry import JOB as EXPIRY_JOB
 
 from .forms import AdjustmentForm
 
@@ -56,13 +60,42 @@ def signed(points: int) -> str:
     return f"{points:+d}"
 
 
+# The codes the services write into an entry's job, reference and reason, as staff read
+# them; anything else there (an order id, a reward's name) is shown as it is.
+JOBS = {EXPIRY_JOB: _("the nightly expiry job"), "release_holds": _("the release of late holds")}
+ADJUSTMENT_REFERENCE = re.compile(r"adjustment:(\d+)")
+
+
 def entry_cause(entry: LedgerEntry) -> str:
     """Who or what moved the points of an entry."""
     if entry.staff_user_id:
         return staff_label(entry.staff_user)
     if entry.store_id:
         return entry.store.name
-    return entry.job or "-"
+    return JOBS.get(entry.job, entry.job) or "-"
+
+
+def entry_reference(entry: LedgerEntry) -> str:
+    """The order, code or adjustment an entry belongs to."""
+    adjustment = ADJUSTMENT_REFERENCE.fullmatch(entry.reference)
+    if adjustment:
+        return gettext("adjustment #%(id)s") % {"id": adjustment[1]}
+    return entry.reference
+
+
+def entry_reason(entry: LedgerEntry) -> str:
+    """Why an entry was made, in words: a released hold's outcome, an adjustment's reason
+    with its note (stored as `goodwill: note`), or what the entry stored."""
+    reason = entry.reason
+    if entry.kind == LedgerEntry.Kind.REDEEM_RELEASE and reason in Redemption.Status.values:
+        return Redemption.Status(reason).label
+    if entry.kind == LedgerEntry.Kind.ADJUST:
+        code, colon, note = reason.partition(": ")
+        if colon and code in Adjustment.Reason.values:
+            return f"{Adjustment.Reason(code).label}: {note}"
+    if entry.kind == LedgerEntry.Kind.REWARD_CANCEL and reason == REWARD_ORDER_CANCELLED_REASON:
+        return gettext("reward order cancelled")
+    return reason
 
 
 def changelist_of_member(model, member: Member) -> str:
@@ -164,9 +197,9 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
     ordering = ("-pk",)
     actions = ["erase_personal_data"]
 
-    @admin.display(description=_("registered"), boolean=True)
+    @admin.display(description=_("registered"))
     def registered(self, member):
-        return member.user_id is not None
+        return yes_no_icon(member.user_id is not None)
 
     def has_erase_permission(self, request) -> bool:
         # A permission of its own would be a Meta permission of Member, with its migration.
@@ -238,7 +271,13 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
         open_lots = member.lots.filter(remaining__gt=0)
         return {
             "latest_entries": [
-                {"entry": entry, "points": signed(entry.points), "cause": entry_cause(entry)}
+                {
+                    "entry": entry,
+                    "points": signed(entry.points),
+                    "cause": entry_cause(entry),
+                    "reference": entry_reference(entry),
+                    "reason": entry_reason(entry),
+                }
                 for entry in entries[:LATEST_ENTRIES_SHOWN]
             ],
             "entry_count": member.entries.count(),
@@ -391,8 +430,8 @@ class LedgerEntryAdmin(MemberRecordAdmin):
         "signed_points",
         "balance_after",
         "by_whom",
-        "reference",
-        "reason",
+        "reference_label",
+        "reason_label",
     )
     list_filter = (MemberFilter, "kind", "store")
     search_fields = ("member__phone", "reference")
@@ -404,8 +443,8 @@ class LedgerEntryAdmin(MemberRecordAdmin):
         "signed_points",
         "balance_after",
         "by_whom",
-        "reference",
-        "reason",
+        "reference_label",
+        "reason_label",
     )
     readonly_fields = fields
     ordering = ("-id",)
@@ -414,6 +453,14 @@ class LedgerEntryAdmin(MemberRecordAdmin):
     @admin.display(description=_("by"))
     def by_whom(self, entry):
         return entry_cause(entry)
+
+    @admin.display(description=_("reference"), ordering="reference")
+    def reference_label(self, entry):
+        return entry_reference(entry)
+
+    @admin.display(description=_("reason"))
+    def reason_label(self, entry):
+        return entry_reason(entry)
 
 
 class OpenLotFilter(admin.SimpleListFilter):

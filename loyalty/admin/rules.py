@@ -36,6 +36,8 @@ from .ledger import MemberFilter, MemberRecordAdmin, adjustment_message, member_
 # Bills whose outcome the rules page previews: a small one and a large one.
 SAMPLE_BILLS = (Decimal("100.00"), Decimal("1000.00"))
 RECENT_CHANGES_SHOWN = 5
+# The rules a view-only page shows by a method of ProgramAdmin instead of their value.
+IN_WORDS = {"expiry_policy": "expiry_policy_in_words"}
 
 
 def rules_preview(program: Program) -> dict:
@@ -65,13 +67,23 @@ def rule_label(name: str) -> str:
         return name
 
 
+def rule_value(name: str, value):
+    """A recorded value as staff read it: the expiry policy in words, not its code."""
+    if name != "expiry_policy" or value is None:
+        return value
+    try:
+        return ExpiryPolicy.parse(value).describe()
+    except ValueError:  # a value written around the form and its check
+        return value
+
+
 def describe_change(change: ProgramChange):
     """Each changed rule on a line: "Earn rate: 1.0000 → 1.5000"."""
     return format_html_join(
         mark_safe("<br>"),
         "{}: {} → {}",
         (
-            (rule_label(name), change.old_values.get(name), new)
+            (rule_label(name), rule_value(name, change.old_values.get(name)), rule_value(name, new))
             for name, new in change.new_values.items()
         ),
     )
@@ -100,6 +112,19 @@ class ProgramAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_fieldsets(self, request, obj=None):
+        """Staff who may only look read the expiry policy in words, not its code."""
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        return [
+            (title, {"fields": [IN_WORDS.get(name, name) for name in options["fields"]]})
+            for title, options in self.fieldsets
+        ]
+
+    @admin.display(description=capfirst(Program._meta.get_field("expiry_policy").verbose_name))
+    def expiry_policy_in_words(self, program):
+        return rule_value("expiry_policy", program.expiry_policy)
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):

@@ -15,9 +15,10 @@ from django.db.models import Count, Max, Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config.admin import ReadOnlyInline
@@ -34,7 +35,8 @@ NEW_KEYS_SESSION_KEY = "loyalty:new-api-keys"
 
 class StoreAPIKeyInline(ReadOnlyInline):
     model = StoreAPIKey
-    fields = ("name", "prefix", "created", "last_use", "state", "revoke_link")
+    # The key model's own fields are named, and explained, in English by its library.
+    fields = ("key_name", "key_prefix", "created_at", "last_use", "state", "revoke_link")
     readonly_fields = fields
     show_change_link = False
     verbose_name_plural = _("API keys (only the prefix is kept in the clear)")
@@ -47,9 +49,21 @@ class StoreAPIKeyInline(ReadOnlyInline):
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
+    @admin.display(description=pgettext_lazy("name of a thing", "name"))
+    def key_name(self, key):
+        return key.name
+
+    @admin.display(description=_("prefix"))
+    def key_prefix(self, key):
+        return key.prefix
+
+    @admin.display(description=_("created at"))
+    def created_at(self, key):
+        return local_time(key.created)
+
     @admin.display(description=_("last used"))
     def last_use(self, key):
-        return key.last_used_at or gettext("never")
+        return local_time(key.last_used_at) if key.last_used_at else gettext("never")
 
     @admin.display(description=_("state"))
     def state(self, key):
@@ -223,6 +237,12 @@ class StoreAdmin(admin.ModelAdmin):
             waiting = request.session[NEW_KEYS_SESSION_KEY]
             request.session[NEW_KEYS_SESSION_KEY] = [p for p in waiting if p[0] != store.pk]
         return [new_key_notice(store=store, key=key) for key in keys]
+
+
+def local_time(moment) -> str:
+    """A moment as admin shows dates, in the merchant's time zone: a read-only column of
+    an inline would show the datetime's own text, in UTC."""
+    return formats.localize(timezone.localtime(moment))
 
 
 def new_key_notice(*, store: Store, key: str) -> str:

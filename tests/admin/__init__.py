@@ -1,13 +1,38 @@
 """Admin screens through Django's test client, as clerks, managers and superusers
 use them. Helpers shared by the admin tests live here."""
 
-from django.contrib.auth.models import Permission
+from datetime import timedelta
+from decimal import Decimal
+
+import time_machine
+from django.contrib import admin
+from django.contrib.auth.models import Group, Permission
+from django.test import TestCase
+from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import sms_code_request
+from catalog.models import RewardItem
+from catalog.services import reward_order_cancel, reward_order_place
+from loyalty.models import Member, Program
+from loyalty.services.adjustments import adjustment_request
+from loyalty.services.expiry import points_expire
+from loyalty.services.ledger_check import ledger_check_run
+from loyalty.services.program import program_rules_update
+from loyalty.services.purchases import refund_record
+from loyalty.services.redemptions import (
+    redemption_cancel,
+    redemption_hold,
+    redemptions_release_expired,
+)
+from loyalty.services.stores import store_create
+from tests.factories import earn
 
 # What a shop clerk and a shop manager are given; a superuser has every permission.
 CLERK_PERMISSIONS = ("view_member", "view_ledgerentry", "view_lot", "adjust_points")
 MANAGER_PERMISSIONS = (*CLERK_PERMISSIONS, "view_adjustment", "approve_adjustment")
+OBJECT_ID = "<path:object_id>"
 
 
 def staff_member(phone: str, *codenames: str, name: str = "") -> User:
@@ -20,6 +45,79 @@ def staff_member(phone: str, *codenames: str, name: str = "") -> User:
     return user
 
 
+def changelist(model) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def object_urls(model, object_id: str) -> list[str]:
+    """Every admin page of one object of `model`, its own extra pages included."""
+    return [
+        changelist(model) + str(pattern.pattern).replace(OBJECT_ID, object_id)
+        for pattern in admin.site._registry[model].get_urls()
+        if OBJECT_ID in str(pattern.pattern)
+    ]
+
+
 def messages_of(response) -> list[str]:
     """The messages the admin shows after a redirect or on the page."""
     return [str(message) for message in response.context["messages"]]
+
+
+# What `rows_in_every_list` names its data: a page shows these as they were typed.
+STORE_NAME = "Counter 1"
+GROUP_NAME = "Cashiers"
+REWARD_NAME = "Ceramic mug"
+ADJUSTMENT_NOTES = ("A mug broke", "Receipt POS-9 not scanned")
+CUSTOMER_PHONE = "+8613800138000"
+CASHIER_PHONE = "+8613900000008"
+CASHIER_NAME = "Wang Fang"
+
+
+def rows_in_every_list(*, superuser: User) -> None:
+    """Rows in every admin list, each kind of ledger entry and reason among them, made
+    through the services as customers, storefronts, staff and jobs make them."""
+    with time_machine.travel(timezone.now() - timedelta(days=800)):
+        store, _key = store_create(name=STORE_NAME)
+        earn(store=store, phone=CUSTOMER_PHONE, amount="50.00", order_id="POS-0")
+    # The points of two years ago expire, by the nightly job.
+    points_expire(as_of=timezone.now())
+    earn(store=store, phone=CUSTOMER_PHONE, amount="3000.00", order_id="POS-1")
+    refund_record(store=store, order_id="POS-1", refund_id="R-1", amount=Decimal("100.00"))
+    member = Member.objects.get(phone=CUSTOMER_PHONE)
+    cancelled = redemption_hold(
+        store=store, member=member, order_id="POS-2", order_total=Decimal("80.00"), points=100
+    )
+    redemption_cancel(store=store, redemption_id=cancelled.pk)
+    redemption_hold(
+        store=store, member=member, order_id="POS-3", order_total=Decimal("80.00"), points=100
+    )
+    # Nobody commits POS-3: the job releases it once its hold has run out.
+    redemptions_release_expired(as_of=timezone.now() + timedelta(hours=1))
+    redemption_hold(
+        store=store, member=member, order_id="POS-4", order_total=Decimal("80.00"), points=100
+    )
+    adjustment_request(
+        member=member, points=5, reason="goodwill", note=ADJUSTMENT_NOTES[0], staff_user=superuser
+    )
+    # More than the approval threshold: it waits for a second staff member.
+    adjustment_request(
+        member=member,
+        points=5000,
+        reason="missed_purchase",
+        note=ADJUSTMENT_NOTES[1],
+        staff_user=superuser,
+    )
+    mug = RewardItem.objects.create(name=REWARD_NAME, points=100, stock=10)
+    reward_order_place(member=member, item_id=mug.pk, quantity=1, store=store)
+    returned = reward_order_place(member=member, item_id=mug.pk, quantity=1, store=store)
+    reward_order_cancel(order_id=returned.pk, store=store)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        sms_code_request(phone=CUSTOMER_PHONE, purpose="signup", client_ip="203.0.113.5")
+    program = Program.current()
+    program.earn_rate, program.expiry_policy = Decimal("1.5"), "year_end:1"
+    program_rules_update(program=program, staff_user=superuser)
+    ledger_check_run()
+    cashiers = Group.objects.create(name=GROUP_NAME)
+    cashiers.permissions.set(Permission.objects.filter(codename__in=CLERK_PERMISSIONS))
+    cashier = User.objects.create_user(phone=CASHIER_PHONE, is_staff=True, name=CASHIER_NAME)
+    cashier.groups.add(cashiers)

@@ -295,10 +295,10 @@ def test_the_item_list_shows_stock_left_whether_on_sale_now_and_the_window(manag
         re.search(r'field-name"><a [^>]+>([^<]+)<', row).group(1): row
         for row in re.findall(r"<tr>(.*?)</tr>", text(response).split("<tbody>")[1], re.S)
     }
-    assert "unlimited" in rows["Tote bag"] and 'alt="True"' in rows["Tote bag"]
-    assert ">7<" in rows["Umbrella"] and 'alt="False"' in rows["Umbrella"]
+    assert "unlimited" in rows["Tote bag"] and 'alt="Yes"' in rows["Tote bag"]
+    assert ">7<" in rows["Umbrella"] and 'alt="No"' in rows["Umbrella"]
     assert "2020-09-01 00:00 – 2020-09-30 00:00" in rows["Mooncake"]
-    assert 'alt="False"' in rows["Mooncake"], "the window is over"
+    assert 'alt="No"' in rows["Mooncake"], "the window is over"
     assert "always" in rows["Tote bag"]
 
 

@@ -27,6 +27,7 @@ from loyalty.models import Member
 from loyalty.services.adjustments import adjustment_request
 from loyalty.services.redemptions import redemption_hold
 from tests import hostile_input as hostile
+from tests.admin import changelist, object_urls
 from tests.catalog.factories import RewardItemFactory
 from tests.factories import earn
 
@@ -34,7 +35,6 @@ PHONE = "+8613800138000"
 MODELS = [pytest.param(model, id=model._meta.label) for model in admin.site._registry]
 # The lists that a member's page links to, filtered to that member.
 MEMBER_RECORD_LISTS = ["ledgerentry", "lot", "purchase", "redemption", "adjustment"]
-OBJECT_ID = "<path:object_id>"
 
 
 @pytest.fixture
@@ -67,10 +67,6 @@ def rows(store, superuser):
     )
 
 
-def changelist(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
 def list_parameters(model, user) -> list[str]:
     """The query parameters of the list's filters, as Django's changelist builds them,
     and the search box's."""
@@ -89,15 +85,6 @@ def list_parameters(model, user) -> list[str]:
             spec = list_filter(request, {}, model, model_admin)
         parameters += spec.expected_parameters()
     return parameters
-
-
-def object_urls(model, object_id: str) -> list[str]:
-    """Every admin page of one object of `model`, its own extra pages included."""
-    return [
-        changelist(model) + str(pattern.pattern).replace(OBJECT_ID, object_id)
-        for pattern in admin.site._registry[model].get_urls()
-        if OBJECT_ID in str(pattern.pattern)
-    ]
 
 
 def fault(response, asked: str) -> str | None:

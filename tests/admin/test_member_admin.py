@@ -117,7 +117,7 @@ def test_the_member_list_shows_phones_masked_with_balance_and_registration(
     assert PHONE not in response.content.decode()
     assert OTHER_PHONE not in response.content.decode()
     assert ">300<" in table and ">120<" in table
-    assert 'alt="True"' in table and 'alt="False"' in table
+    assert 'alt="Yes"' in table and 'alt="No"' in table
 
 
 def test_members_are_filtered_by_registration_and_by_balance(clerk_client, store, clerk):
@@ -151,7 +151,7 @@ def test_the_member_page_shows_the_whole_phone_balance_and_registration(clerk_cl
     html = response.content.decode()
     assert PHONE in html
     assert '<div class="readonly">300</div>' in html
-    assert 'alt="False"' in html  # not registered
+    assert 'alt="No"' in html  # not registered
 
 
 def test_the_member_page_shows_the_latest_20_entries_newest_first(clerk_client, store, clerk):
@@ -174,7 +174,7 @@ def test_the_member_page_shows_the_latest_20_entries_newest_first(clerk_client, 
     assert [row["entry"].reference for row in rows[1:3]] == ["P25", "P24"]
     html = response.content.decode()
     assert "Latest ledger entries" in html
-    assert "correction: Typo" in html
+    assert "correction of an error: Typo" in html
     assert f'href="/admin/loyalty/ledgerentry/?member={member.pk}"' in html
     assert "The whole ledger: 26 entries" in html
 

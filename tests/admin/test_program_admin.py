@@ -20,7 +20,8 @@ DEFAULTS = {
     "redeem_rate": "100",
     "redeem_max_ratio": "0.50",
     "redeem_min_points": "100",
-    "expiry_policy": "months:12",
+    "expiry_policy_0": "months",
+    "expiry_policy_1": "12",
     "reminder_days": "7",
     "hold_minutes": "15",
     "adjustment_approval_threshold": "1000",
@@ -80,7 +81,8 @@ def test_preview_shows_the_edited_rules_and_saves_nothing(manager_client):
         earn_rate="1.5",
         redeem_rate="50",
         redeem_max_ratio="0.2",
-        expiry_policy="never",
+        expiry_policy_0="never",
+        expiry_policy_1="",
     )
 
     assert response.status_code == 200
@@ -121,8 +123,6 @@ def test_preview_says_when_the_cap_falls_below_the_minimum(manager_client):
         ("redeem_max_ratio", "10", "The cap must be between 0 and 1"),
         ("redeem_max_ratio", "-0.1", "The cap must be between 0 and 1"),
         ("redeem_max_ratio", "0.333", "at most 2 decimal places"),
-        ("expiry_policy", "weeks:3", "Use never, days:N (1 to 3650), months:N (1 to 120)"),
-        ("expiry_policy", "months:0", "Use never, days:N"),
         ("hold_minutes", "0", "at least 1 minute"),
         ("redeem_min_points", "-1", "0 means any number"),
         ("adjustment_approval_threshold", "-1", "wait for a second staff member"),
@@ -153,7 +153,9 @@ def test_the_cap_may_be_0_or_1(manager_client):
 
 
 def test_saving_records_who_changed_what_from_what_to_what(manager_client, manager):
-    response = post_rules(manager_client, earn_rate="1.5", expiry_policy="days:30")
+    response = post_rules(
+        manager_client, earn_rate="1.5", expiry_policy_0="days", expiry_policy_1="30"
+    )
 
     assert response.redirect_chain[-1][0] == rules_page()
     assert "was changed successfully" in messages_of(response)[0]
@@ -215,3 +217,82 @@ def test_staff_who_may_only_view_see_the_rules_and_the_preview_but_cannot_save(c
     assert 'name="_preview"' not in html and 'name="_save"' not in html
     assert post_rules(client, earn_rate="2").status_code == 403
     assert client.get(HISTORY).status_code == 200
+
+
+def test_the_expiry_policy_is_a_choice_with_the_number_beside_it(manager_client):
+    html = manager_client.get(rules_page()).content.decode()
+
+    assert '<option value="months" selected>After N months, at the end of that month</option>' in (
+        html
+    )
+    for choice in ("Never expire", "After N days", "At the end of the year, N years on"):
+        assert f">{choice}</option>" in html
+    assert 'name="expiry_policy_1" value="12"' in html
+    assert 'name="expiry_policy"' not in html, "no box to type the code into"
+
+
+@pytest.mark.parametrize(
+    "choice, number, stored",
+    [
+        ("never", "", "never"),
+        ("never", "7", "never"),
+        ("days", "30", "days:30"),
+        ("months", "1", "months:1"),
+        ("year_end", "0", "year_end:0"),
+        ("year_end", "10", "year_end:10"),
+    ],
+)
+def test_each_choice_is_stored_as_the_code_the_ledger_reads(manager_client, choice, number, stored):
+    post_rules(manager_client, expiry_policy_0=choice, expiry_policy_1=number)
+
+    assert Program.current().expiry_policy == stored
+    assert ProgramChange.objects.get().new_values == {"expiry_policy": stored}
+
+
+@pytest.mark.parametrize(
+    "choice, number, english, chinese",
+    [
+        ("days", "0", "Enter how many days points last, from 1 to 3650.", "1 到 3650 天"),
+        ("days", "", "Enter how many days points last, from 1 to 3650.", "1 到 3650 天"),
+        ("months", "121", "Enter how many months points last, from 1 to 120.", "1 到 120 个月"),
+        (
+            "year_end",
+            "-1",
+            "Enter in how many years points expire at the end of the year, from 0 (the end "
+            "of this year) to 10.",
+            "0（即今年年底）到 10 年",
+        ),
+        ("", "12", "Choose when points expire.", "请选择积分何时过期。"),
+        ("weeks", "3", "Choose when points expire.", "请选择积分何时过期。"),
+    ],
+)
+def test_a_wrong_expiry_is_refused_in_the_readers_language(
+    manager_client, choice, number, english, chinese
+):
+    for language, explanation in (("en", english), ("zh-hans", chinese)):
+        response = manager_client.post(
+            rules_page(),
+            {**DEFAULTS, "expiry_policy_0": choice, "expiry_policy_1": number, "_save": "1"},
+            headers={"accept-language": language},
+        )
+
+        (message,) = response.context["adminform"].form.errors["expiry_policy"]
+        assert explanation in message
+    assert Program.current().expiry_policy == "months:12"
+    assert not ProgramChange.objects.exists()
+
+
+def test_the_history_and_a_view_only_page_say_the_expiry_in_words(manager_client, client):
+    post_rules(manager_client, expiry_policy_0="year_end", expiry_policy_1="1")
+
+    history = manager_client.get(HISTORY).content.decode()
+    assert (
+        "Expiry policy: after 12 months, at the end of that month → at the end of the year, "
+        "1 year on"
+    ) in history
+    in_chinese = manager_client.get(HISTORY, headers={"accept-language": "zh-hans"})
+    assert "过期规则: 12 个月后的月底过期 → 1 年后的年底过期" in in_chinese.content.decode()
+    client.force_login(staff_member("+8613900000001", "view_program"))
+    page = client.get(rules_page()).content.decode()
+    assert "at the end of the year, 1 year on" in page
+    assert "year_end:1" not in page

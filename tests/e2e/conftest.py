@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from django.conf import settings
+from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import CHROMIUM
 
@@ -65,21 +66,37 @@ def artifacts(request) -> Path:
 
 
 @pytest.fixture
-def page(chromium, live_server, artifacts, request):
+def open_page(chromium, live_server, artifacts, request):
+    """open_page(locale) is a page of a fresh context whose browser speaks that language
+    (Accept-Language) and whose relative URLs go to the live server. On failure each
+    leaves its screenshot and trace: `failed.png` and `trace.zip` for the first, then
+    `failed-2.png`, `trace-2.zip`…"""
+    pages = []
+
+    def open_in(locale: str) -> Page:
+        context = chromium.new_context(
+            base_url=live_server.url, locale=locale, viewport={"width": 1600, "height": 1000}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        context.tracing.start(screenshots=True, snapshots=True)
+        pages.append(context.new_page())
+        return pages[-1]
+
+    yield open_in
+    for number, page in enumerate(pages, start=1):
+        suffix = f"-{number}" if number > 1 else ""
+        if getattr(request.node, "e2e_failed", False):
+            page.screenshot(path=artifacts / f"failed{suffix}.png", full_page=True)
+            page.context.tracing.stop(path=artifacts / f"trace{suffix}.zip")
+        else:
+            page.context.tracing.stop()
+        page.context.close()
+
+
+@pytest.fixture
+def page(open_page):
     """A page of a fresh context, in English, whose relative URLs go to the live server."""
-    context = chromium.new_context(
-        base_url=live_server.url, locale="en-US", viewport={"width": 1600, "height": 1000}
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    context.tracing.start(screenshots=True, snapshots=True)
-    page = context.new_page()
-    yield page
-    if getattr(request.node, "e2e_failed", False):
-        page.screenshot(path=artifacts / "failed.png", full_page=True)
-        context.tracing.stop(path=artifacts / "trace.zip")
-    else:
-        context.tracing.stop()
-    context.close()
+    return open_page("en-US")
 
 
 @pytest.fixture
@@ -91,3 +108,24 @@ def shot(page, artifacts):
         page.screenshot(path=artifacts / f"{next(numbers):02d}-{name}.png", full_page=True)
 
     return take
+
+
+@pytest.fixture
+def sign_in(client, live_server):
+    """sign_in(page, user) gives the page's browser the session of a forced login of `user`
+    (tests/conftest.py's client: verified by its second factor), for tests of what staff
+    see once logged in; tests/e2e/test_admin_in_browser.py logs in through the forms."""
+
+    def sign_in_as(page: Page, user) -> None:
+        client.force_login(user)
+        page.context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+
+    return sign_in_as

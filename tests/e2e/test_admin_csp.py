@@ -7,7 +7,6 @@ be broken for every staff member, silently; the browser is what notices."""
 import re
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from playwright.sync_api import Page, expect
 
@@ -46,19 +45,10 @@ def viewer(transactional_db):
 
 
 @pytest.fixture
-def viewer_page(page: Page, viewer, client, live_server) -> Page:
+def viewer_page(page: Page, viewer, sign_in) -> Page:
     """`page`, logged in as `viewer` with the session of a forced login, listening for
     violations of the policy on every page it opens."""
-    client.force_login(viewer)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    sign_in(page, viewer)
     page.add_init_script(LISTEN_FOR_VIOLATIONS)
     console_violations = []
     page.on(
