@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-# A Markdown file named in text: `docs/api.md`, (security.md), README.md.
+# A Markdown file named in text: `docs/api.md`, (docs/security.md), README.md.
 CITED = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.md)\b")
 TEXT_FILES = (".py", ".md", ".html", ".yml", ".toml", ".txt", ".cfg")
 

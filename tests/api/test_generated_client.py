@@ -43,7 +43,7 @@ PHONE = "13800138000"
 E164 = "+8613800138000"
 UNKNOWN_PHONE = "13900139000"
 NOT_A_MOBILE_NUMBER = "12345678"
-# DESIGN.md section 5: the codes an error may carry.
+# docs/api.md, "Errors": the codes an error may carry.
 CONTRACT_ERROR_CODES = {
     "validation_error",
     "invalid_phone",
