@@ -44,13 +44,23 @@ class Erasure:
 
     def summary(self) -> str:
         if not self.erased:
-            return f"member #{self.member_id} was erased before; nothing to do"
-        account = "its account" if self.account_deleted else "no account"
-        return (
-            f"erased member #{self.member_id}: phone, {account}, {self.codes_deleted} SMS codes, "
-            f"{self.texts_deleted} texts; {self.answers_scrubbed} stored API answers scrubbed; "
-            "ledger kept"
-        )
+            return _("member #%(id)s was erased before; nothing to do") % {"id": self.member_id}
+        if self.account_deleted:
+            erased = _(
+                "erased member #%(id)s: phone, its account, %(codes)s SMS codes, %(texts)s "
+                "texts; %(answers)s stored API answers scrubbed; ledger kept"
+            )
+        else:
+            erased = _(
+                "erased member #%(id)s: phone, no account, %(codes)s SMS codes, %(texts)s "
+                "texts; %(answers)s stored API answers scrubbed; ledger kept"
+            )
+        return erased % {
+            "id": self.member_id,
+            "codes": self.codes_deleted,
+            "texts": self.texts_deleted,
+            "answers": self.answers_scrubbed,
+        }
 
 
 def customer_erase(*, member_id: int, staff_user: User | None = None) -> Erasure:

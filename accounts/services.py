@@ -22,7 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from config.errors import AppError
-from loyalty.services.members import member_link_user
+from loyalty.services.members import member_link_user, member_text_language
 
 from .limits import Limit
 from .login_guard import LoginThrottled, login_attempt_admit
@@ -34,18 +34,17 @@ from .sms_delivery import STRANDED_AFTER
 Purpose = SmsCode.Purpose
 
 
-def sms_code_request(*, phone: str, purpose: str, client_ip: str) -> None:
+def sms_code_request(*, phone: str, purpose: str, client_ip: str, language: str = "") -> None:
     """Accept a request for a sign-up or reset code, within the sending caps.
 
     The request does the same work whatever the phone: one row, and a task after
-    commit that decides what to send (`sms_code_request_handle`).
+    commit that decides what to send (`sms_code_request_handle`). `language` is the
+    one the request asked in, if it asked.
     """
     _refuse_unserved_region(phone)
     sms_caps_take(phone=phone, client_ip=client_ip)
     with transaction.atomic():
-        request = SmsCodeRequest.objects.create(
-            phone=phone, purpose=purpose, language=translation.get_language() or ""
-        )
+        request = SmsCodeRequest.objects.create(phone=phone, purpose=purpose, language=language)
         transaction.on_commit(lambda: _code_request_handle_later(request.pk))
 
 
@@ -72,7 +71,8 @@ def sms_code_request_handle(*, request_id: int) -> None:
             return
         # A request that waited longer than a code lives was given up on by its sender.
         if request.created_at > timezone.now() - _code_lifetime():
-            with translation.override(request.language or settings.LANGUAGE_CODE):
+            language = member_text_language(phone=request.phone, requested=request.language)
+            with translation.override(language):
                 _code_request_answer(request.phone, request.purpose)
         request.delete()
 
@@ -102,22 +102,27 @@ def sms_code_requests_stranded() -> list[int]:
     )
 
 
-def user_signup(*, phone: str, code: str, password: str) -> dict:
+def user_signup(*, phone: str, code: str, password: str, language: str = "") -> dict:
     """Create the customer's account with a sign-up code; returns its tokens.
 
     Points earned in store before sign-up are there at once: the member of the
-    same phone is linked to the new user.
+    same phone is linked to the new user, and takes the language the sign-up asked
+    in, if it asked.
     """
     _validate_new_password(password, User(phone=phone))
     with transaction.atomic():
         accepted = _code_consume(phone=phone, purpose=Purpose.SIGNUP, code=code)
-        user = _customer_create(phone=phone, password=password) if accepted else None
+        user = (
+            _customer_create(phone=phone, password=password, language=language)
+            if accepted
+            else None
+        )
     if user is None:
         raise _invalid_code()
     return tokens_for(user)
 
 
-def _customer_create(*, phone: str, password: str) -> User | None:
+def _customer_create(*, phone: str, password: str, language: str) -> User | None:
     """The new customer with their member, or None if the phone got an account
     since the code was sent (staff created it, or a concurrent sign-up won)."""
     try:
@@ -125,7 +130,7 @@ def _customer_create(*, phone: str, password: str) -> User | None:
             user = User.objects.create_user(phone=phone, password=password)
     except IntegrityError:
         return None
-    member_link_user(user=user)
+    member_link_user(user=user, language=language)
     return user
 
 

@@ -55,7 +55,10 @@ def balance_floor(request):
 def history_floor(request):
     """The token's signature and expiry checked, then the first history page's query."""
     with connection.cursor() as cursor:
-        cursor.execute(ENTRIES_OF_USER, [user_of_token(request), LARGEST_ID, PAGE_ROWS])
+        cursor.execute(
+            ENTRIES_OF_USER,
+            {"user": user_of_token(request), "before": LARGEST_ID, "limit": PAGE_ROWS},
+        )
         cursor.fetchall()
     return answered()
 

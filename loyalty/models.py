@@ -143,6 +143,18 @@ class Member(models.Model):
         verbose_name=_("user"),
     )
     balance = models.BigIntegerField(_("balance"), default=0)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        # In the table too: the earn statement and bulk seeds insert members in SQL.
+        db_default="",
+        choices=settings.LANGUAGES,
+        help_text=_(
+            "The language of the member's texts and history; blank: the shop's default, "
+            "LANGUAGE_CODE."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     erased_at = models.DateTimeField(
         _("erased at"),
@@ -158,6 +170,11 @@ class Member(models.Model):
     def __str__(self):
         # Masked: this is what admin lists, history and messages show of a member.
         return mask_phone(self.phone) if self.phone else f"#{self.pk}"
+
+    @property
+    def text_language(self) -> str:
+        """The language every text to the member is written in (docs/policies.md)."""
+        return self.language or settings.LANGUAGE_CODE
 
 
 class EntryKind(models.TextChoices):

@@ -77,12 +77,17 @@ ORDER BY lot.expires_at
 LIMIT {EXPIRING_DATES_SHOWN}
 """
 
+# The member's language comes once per page, from a subquery PostgreSQL runs once.
 ENTRIES_OF_USER = """
-SELECT id, kind, points, balance_after, created_at, reference
-FROM loyalty_ledgerentry
-WHERE member_id = (SELECT id FROM loyalty_member WHERE user_id = %s) AND id < %s
-ORDER BY id DESC
-LIMIT %s
+SELECT entry.id, entry.kind, entry.points, entry.balance_after, entry.created_at,
+    entry.reference, entry.reason, store.name,
+    (SELECT language FROM loyalty_member WHERE user_id = %(user)s)
+FROM loyalty_ledgerentry AS entry
+LEFT JOIN loyalty_store AS store ON store.id = entry.store_id
+WHERE entry.member_id = (SELECT id FROM loyalty_member WHERE user_id = %(user)s)
+    AND entry.id < %(before)s
+ORDER BY entry.id DESC
+LIMIT %(limit)s
 """
 
 
@@ -104,11 +109,12 @@ def balance_and_expiring_of_user(*, user) -> tuple[int, list[dict]]:
 
 def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
     """The customer's ledger entries, newest first, older than `before_id` if given; by
-    the index on (member, -id), the member found by a subquery the planner cannot walk."""
+    the index on (member, -id), the member found by a subquery the planner cannot walk.
+    Each row carries what its description is made of: the reason, the store's name and
+    the member's language (loyalty/history.py)."""
+    before = LARGEST_ID if before_id is None else before_id
     with connection.cursor() as cursor:
-        cursor.execute(
-            ENTRIES_OF_USER, [user.pk, LARGEST_ID if before_id is None else before_id, limit]
-        )
+        cursor.execute(ENTRIES_OF_USER, {"user": user.pk, "before": before, "limit": limit})
         rows = cursor.fetchall()
     return [
         {
@@ -118,8 +124,21 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
             "balance_after": balance_after,
             "created_at": _database_datetime(created_at),
             "reference": reference,
+            "reason": reason,
+            "store": store,
+            "language": language,
         }
-        for entry_id, kind, points, balance_after, created_at, reference in rows
+        for (
+            entry_id,
+            kind,
+            points,
+            balance_after,
+            created_at,
+            reference,
+            reason,
+            store,
+            language,
+        ) in rows
     ]
 
 

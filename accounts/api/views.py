@@ -1,3 +1,4 @@
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.permissions import AllowAny
@@ -25,6 +26,17 @@ WRONG_CODES_THROTTLED = (
 def client_ip(request) -> str:
     """The caller's address, trusting X-Forwarded-For only behind NUM_PROXIES proxies."""
     return BaseThrottle().get_ident(request)
+
+
+def requested_language(request) -> str:
+    """The language the request's Accept-Language chose, or "" when it named none we
+    speak: the shop's default is no one's choice, so it is not recorded as a member's."""
+    asked = {
+        tag.split(";")[0].strip().split("-")[0]
+        for tag in request.META.get("HTTP_ACCEPT_LANGUAGE", "").lower().split(",")
+    }
+    language = translation.get_language()
+    return language if language.split("-")[0] in asked else ""
 
 
 class AuthAPIView(ApiView):
@@ -60,7 +72,9 @@ class SmsCodeView(AuthAPIView):
     )
     def post(self, request):
         data = self.parse(s.SmsCodeInput)
-        services.sms_code_request(**data, client_ip=client_ip(request))
+        services.sms_code_request(
+            **data, client_ip=client_ip(request), language=requested_language(request)
+        )
         detail = _("If this number can use the service, a text is on its way.")
         return Response({"detail": detail}, status=202)
 
@@ -83,7 +97,10 @@ class SignupView(AuthAPIView):
         tags=["customer auth"],
     )
     def post(self, request):
-        return Response(services.user_signup(**self.parse(s.SignupInput)), status=201)
+        tokens = services.user_signup(
+            **self.parse(s.SignupInput), language=requested_language(request)
+        )
+        return Response(tokens, status=201)
 
 
 class TokenView(AuthAPIView):

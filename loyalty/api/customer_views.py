@@ -7,6 +7,7 @@ bodies to that.
 
 from functools import partial
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -15,6 +16,8 @@ from accounts.api.authentication import CustomerTokenAuthentication, IsCustomer
 from config.api import ApiView, local_iso
 from config.errors import error_responses
 from loyalty import selectors
+from loyalty.history import entries_described
+from loyalty.services.members import member_language_set
 
 from . import serializers as s
 from .pagination import NewestFirstRows
@@ -74,6 +77,7 @@ class MyTransactionsView(CustomerAPIView):
                     "balance_after": 750,
                     "created_at": "2026-11-23T10:00:00+08:00",
                     "reference": "POS-2026-0002",
+                    "description": "Used for a discount on order POS-2026-0002 at Shop A",
                 },
             )
         ],
@@ -87,4 +91,35 @@ class MyTransactionsView(CustomerAPIView):
         zone = timezone.get_current_timezone()
         for row in page:
             row["created_at"] = local_iso(row["created_at"], zone)
-        return paginator.get_paginated_response(page)
+        return paginator.get_paginated_response(entries_described(page))
+
+
+class MyProfileView(CustomerAPIView):
+    @extend_schema(
+        operation_id="my_profile",
+        summary="The customer's profile: the language of their texts and history",
+        responses={200: s.ProfileOutput, **error_responses(401, 403)},
+        examples=[OpenApiExample("Profile", response_only=True, value={"language": "zh-hans"})],
+        tags=["customer"],
+    )
+    def get(self, request):
+        member = selectors.member_of_user(user=request.user)
+        language = member.text_language if member else settings.LANGUAGE_CODE
+        return Response({"language": language})
+
+    @extend_schema(
+        operation_id="my_profile_update",
+        summary="Change the customer's profile: the fields sent, the others as they are",
+        request=s.ProfileInput,
+        responses={200: s.ProfileOutput, **error_responses(400, 401, 403)},
+        examples=[
+            OpenApiExample("Chinese", request_only=True, value={"language": "zh-hans"}),
+            OpenApiExample("Profile", response_only=True, value={"language": "zh-hans"}),
+        ],
+        tags=["customer"],
+    )
+    def patch(self, request):
+        data = self.parse(s.ProfileInput, partial=True)
+        if "language" in data:
+            member_language_set(user=request.user, language=data["language"])
+        return self.get(request)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from loyalty.models import EntryKind, Redemption
@@ -68,6 +69,24 @@ class TransactionOutput(serializers.Serializer):
     balance_after = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     reference = serializers.CharField()
+    description = serializers.CharField(
+        help_text="What happened, in words, in the member's language."
+    )
+
+
+class ProfileInput(serializers.Serializer):
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        help_text="The language of the customer's texts and history.",
+    )
+
+
+class ProfileOutput(serializers.Serializer):
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        help_text="The language the customer's texts and history are written in: their "
+        "choice, else the one they signed up in, else the shop's default.",
+    )
 
 
 class QuoteInput(serializers.Serializer):

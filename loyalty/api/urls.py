@@ -24,5 +24,6 @@ urlpatterns = [
         name="redemption-cancel",
     ),
     path("me", customer_views.MeView.as_view(), name="me"),
+    path("me/profile", customer_views.MyProfileView.as_view(), name="my-profile"),
     path("me/transactions", customer_views.MyTransactionsView.as_view(), name="my-transactions"),
 ]

@@ -28,6 +28,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from loyalty.models import LedgerEntry
 
@@ -55,12 +56,17 @@ class ExpiryRun:
 
     def summary(self) -> str:
         if not self.ran:
-            return "another expiry run holds the job lock; nothing done"
-        return (
-            f"expired {self.lots:,} lots ({self.points:,} points) of {self.members:,} members, "
-            f"{self.members_skipped:,} members skipped (locked, left for the next run), "
-            f"in {self.seconds:.1f}s"
-        )
+            return _("another expiry run holds the job lock; nothing done")
+        return _(
+            "expired %(lots)s lots (%(points)s points) of %(members)s members, "
+            "%(skipped)s members skipped (locked, left for the next run), in %(seconds)ss"
+        ) % {
+            "lots": f"{self.lots:,}",
+            "points": f"{self.points:,}",
+            "members": f"{self.members:,}",
+            "skipped": f"{self.members_skipped:,}",
+            "seconds": f"{self.seconds:.1f}",
+        }
 
 
 @dataclass(frozen=True)

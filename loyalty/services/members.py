@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import transaction
 
 from loyalty.models import Member
@@ -18,11 +19,31 @@ def member_lock_or_create(*, phone: str) -> Member:
     return member
 
 
-def member_link_user(*, user) -> Member:
+def member_link_user(*, user, language: str = "") -> Member:
     """Join a newly signed-up user to the member of the same phone, creating it
-    when the customer never bought in store; points earned before are theirs."""
+    when the customer never bought in store; points earned before are theirs.
+
+    The language the sign-up asked in becomes the member's: signing up proves the
+    phone is theirs, which a code request by anyone does not (docs/policies.md).
+    """
     with transaction.atomic():
         member = member_lock_or_create(phone=user.phone)
         member.user = user
-        member.save(update_fields=["user"])
+        member.language = language or member.language
+        member.save(update_fields=["user", "language"])
     return member
+
+
+def member_text_language(*, phone: str, requested: str) -> str:
+    """The language of a text to a phone: its member's, else the one its request
+    asked in, else the shop's default. A member without one takes the request's."""
+    if requested:
+        Member.objects.filter(phone=phone, language="").update(language=requested)
+    language = Member.objects.filter(phone=phone).values_list("language", flat=True).first()
+    return language or requested or settings.LANGUAGE_CODE
+
+
+def member_language_set(*, user, language: str) -> Member:
+    """The customer's own choice of language for their texts and history. A customer
+    whom staff created has no member yet: it is joined here, as at sign-up."""
+    return member_link_user(user=user, language=language)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.services import sms_enqueue
@@ -62,24 +62,24 @@ def expiry_reminders_send(*, now: datetime | None = None, chunk_size: int | None
 
 def _remind_chunk(*, member_ids: list[int], window: list) -> int:
     with transaction.atomic(durable=True):
-        phones = dict(
-            Member.objects.select_for_update()
+        members = {
+            member.pk: member
+            for member in Member.objects.select_for_update()
             .filter(pk__in=member_ids, phone__isnull=False)
             .order_by("pk")
-            .values_list("pk", "phone")
-        )
-        if not phones:
+            .only("phone", "language")
+        }
+        if not members:
             return 0
-        claim = CLAIM.format(members=", ".join(["%s"] * len(phones)))
+        claim = CLAIM.format(members=", ".join(["%s"] * len(members)))
         with connection.cursor() as cursor:
-            cursor.execute(claim, [_db_datetime(timezone.now()), *phones, *window])
+            cursor.execute(claim, [_db_datetime(timezone.now()), *members, *window])
             claimed = [row[0] for row in cursor.fetchall()]
         for reminder in ExpiryReminder.objects.filter(pk__in=claimed):
-            sms_enqueue(
-                phone=phones[reminder.member_id],
-                body=reminder_text(points=reminder.points, expires_at=reminder.expires_at),
-                expires_at=reminder.expires_at,
-            )
+            member = members[reminder.member_id]
+            with translation.override(member.text_language):
+                body = reminder_text(points=reminder.points, expires_at=reminder.expires_at)
+            sms_enqueue(phone=member.phone, body=body, expires_at=reminder.expires_at)
     return len(claimed)
 
 

@@ -281,6 +281,44 @@ def test_a_body_that_is_not_json_is_a_validation_error(store_client, state_befor
     assert database_state() == state_before
 
 
+@pytest.mark.parametrize(
+    ("body", "english", "chinese"),
+    [
+        (
+            b'{"phone": "13800138000",\n "amount": }',
+            "The body is not valid JSON: look at line 2, column 12.",
+            "请求正文不是有效的 JSON：请查看第 2 行第 12 列。",
+        ),
+        (
+            b'{"phone": "\xff\xfe"}',
+            "The body is not valid UTF-8 text.",
+            "请求正文不是有效的 UTF-8 文本。",
+        ),
+        (
+            b'{"amount": NaN}',
+            "The body holds a number JSON cannot carry (NaN, Infinity or too long).",
+            "请求正文中有 JSON 无法表示的数字（NaN、Infinity 或位数过多）。",
+        ),
+        (
+            b'{"amount": 1' + b"0" * 5000 + b"}",
+            "The body holds a number JSON cannot carry (NaN, Infinity or too long).",
+            "请求正文中有 JSON 无法表示的数字（NaN、Infinity 或位数过多）。",
+        ),
+    ],
+)
+def test_a_body_that_is_not_json_says_what_is_wrong_in_the_callers_language(
+    store_client, state_before, body, english, chinese
+):
+    for language, message in (("en", english), ("zh-hans", chinese)):
+        response = store_client.post(
+            PURCHASE_URL, body, content_type="application/json", HTTP_ACCEPT_LANGUAGE=language
+        )
+
+        assert_refused(response, 400, "validation_error")
+        assert response.json()["error"]["message"] == message
+    assert database_state() == state_before
+
+
 @pytest.mark.parametrize("url", ENDPOINTS)
 def test_a_body_over_the_upload_limit_is_refused_in_the_error_shape(
     store_client, state_before, url, settings

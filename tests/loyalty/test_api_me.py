@@ -166,6 +166,7 @@ def test_transactions_are_listed_newest_first_with_their_fields(store, sign_up):
                 "balance_after": 70,
                 "created_at": "2026-07-08T15:30:00+08:00",
                 "reference": "POS-1/R-1",
+                "description": "Taken back for refund POS-1/R-1 at Web shop",
             },
             {
                 "id": oldest,
@@ -174,6 +175,7 @@ def test_transactions_are_listed_newest_first_with_their_fields(store, sign_up):
                 "balance_after": 100,
                 "created_at": "2026-07-06T10:00:00+08:00",
                 "reference": "POS-1",
+                "description": "Earned on order POS-1 at Web shop",
             },
         ],
         "next": None,

@@ -1,7 +1,13 @@
+import os
+import re
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from loyalty.models import LedgerCheckRun, Member, Store
@@ -58,3 +64,37 @@ def test_check_ledger_fails_naming_the_member_whose_balance_drifted(store):
     assert f"member {member.pk}: invariant 1" in out.getvalue()
     assert f"member {member.pk}: invariant 2" in out.getvalue()
     assert LedgerCheckRun.objects.get().breach_count == 2
+
+
+# --- in the shop's language ------------------------------------------------------------
+
+
+def manage_in(language: str, *args: str) -> subprocess.CompletedProcess:
+    """A command as an operator runs it, in a shell whose LANGUAGE_CODE is the shop's."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "LANGUAGE_CODE": language},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_command_speaks_the_language_the_shop_set():
+    refused = manage_in("zh-hans", "createstore", "   ")
+    helped = manage_in("zh-hans", "expire_points", "--help")
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "CommandError: 门店名称须为 1 到 100 个字符。"
+    assert "按日常任务的方式，让过期的积分失效" in helped.stdout
+    assert "每个事务处理的会员数" in helped.stdout
+
+
+def test_a_commands_report_is_in_the_active_language(store):
+    earn(store=store, phone="+8613800138000", amount="10.00")
+
+    with translation.override("zh-hans"):
+        output = run("check_ledger")
+
+    assert re.fullmatch(r"已检查 1 位会员，发现 0 处问题，用时 [0-9.]+ 秒\n", output)

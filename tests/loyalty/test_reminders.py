@@ -131,13 +131,28 @@ def test_no_reminders_when_the_lead_time_is_zero_or_nothing_is_left(send):
 
 
 @pytest.mark.django_db
-def test_the_text_is_in_the_merchants_language(send, sms_outbox):
-    give(MemberFactory(), 100, AUGUST_1)
+def test_the_text_is_in_the_members_language_whatever_the_workers(send, sms_outbox):
+    give(MemberFactory(language="zh-hans"), 100, AUGUST_1)
 
-    with translation.override("zh-hans"):
+    with translation.override("en"):
         send()
 
     assert sms_outbox[0]["body"] == "您有100积分将于2027-07-31后过期，请尽快使用。"
+
+
+@pytest.mark.django_db
+def test_a_member_who_chose_no_language_gets_the_shops_default(send, sms_outbox, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    give(MemberFactory(), 100, AUGUST_1)
+    give(MemberFactory(language="en"), 100, AUGUST_1)
+
+    with translation.override("en"):
+        send()
+
+    assert sorted(text["body"] for text in sms_outbox) == [
+        "100 of your points expire after 2027-07-31. Use them before then.",
+        "您有100积分将于2027-07-31后过期，请尽快使用。",
+    ]
 
 
 @pytest.mark.django_db

@@ -4,12 +4,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import InvalidPhone, normalize_phone
 from accounts.staff_otp import staff_otp_app
 from catalog.models import RewardItem
+from loyalty.management.base import TranslatedCommand
 from loyalty.models import Store, StoreAPIKey
 from loyalty.services.purchases import purchase_record
 from loyalty.services.stores import store_api_key_issue
@@ -35,8 +38,8 @@ PURCHASES = [
 ]
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = _(
         "Create demo data: a staff superuser, a demo store with an API key kept under var/ "
         "for the next run, and a few members with purchases. Safe to run again; the API key "
         "is alone on the last line."
@@ -59,16 +62,31 @@ class Command(BaseCommand):
             )
         members = len({member for member, _order, _amount in PURCHASES})
 
-        self.stdout.write(f"Staff login: {phone} / {password}")
+        self.stdout.write(
+            gettext("Staff login: %(phone)s / %(password)s")
+            % {"phone": phone, "password": password}
+        )
         self.stdout.write(self._second_factor_note(phone))
         self.stdout.write(
-            f"Demo data ready: staff user {'created' if staff_created else 'kept'}, "
-            f"{store.name!r} {'created' if store_created else 'kept'}, {members} members, "
-            f"{len(recorded)} purchases ({new_purchases} new), {len(REWARDS)} rewards, "
-            f"{revoked} old demo keys revoked."
+            gettext(
+                "Demo data ready: staff user %(staff)s, %(store)r %(store_state)s, %(members)s "
+                "members, %(purchases)s purchases (%(new)s new), %(rewards)s rewards, "
+                "%(revoked)s old demo keys revoked."
+            )
+            % {
+                "staff": gettext("created") if staff_created else gettext("kept"),
+                "store": store.name,
+                "store_state": gettext("created") if store_created else gettext("kept"),
+                "members": members,
+                "purchases": len(recorded),
+                "new": new_purchases,
+                "rewards": len(REWARDS),
+                "revoked": revoked,
+            }
         )
         self.stdout.write(
-            f"API key of {store.name!r} (kept in {demo_key_file()} for the next start):"
+            gettext("API key of %(store)r (kept in %(file)s for the next start):")
+            % {"store": store.name, "file": demo_key_file()}
         )
         self.stdout.write(key)
 
@@ -76,14 +94,18 @@ class Command(BaseCommand):
         password = os.environ.get("DEMO_STAFF_PASSWORD", DEFAULT_STAFF_PASSWORD)
         if password == DEFAULT_STAFF_PASSWORD and not settings.DEBUG:
             raise CommandError(
-                "The default demo password is public: set DEMO_STAFF_PASSWORD, "
-                "or DJANGO_DEBUG=1 on a machine of your own."
+                gettext(
+                    "The default demo password is public: set DEMO_STAFF_PASSWORD, "
+                    "or DJANGO_DEBUG=1 on a machine of your own."
+                )
             )
         raw_phone = os.environ.get("DEMO_STAFF_PHONE", DEFAULT_STAFF_PHONE)
         try:
             return normalize_phone(raw_phone), password
         except InvalidPhone:
-            raise CommandError(f"DEMO_STAFF_PHONE {raw_phone!r} is not a valid phone.") from None
+            raise CommandError(
+                gettext("DEMO_STAFF_PHONE %(phone)r is not a valid phone.") % {"phone": raw_phone}
+            ) from None
 
     def _ensure_staff(self, *, phone: str, password: str) -> bool:
         """Create the superuser, or make the existing one match the login printed."""
@@ -103,14 +125,14 @@ class Command(BaseCommand):
     def _second_factor_note(self, phone: str) -> str:
         """The demo staff member is a superuser, who logs in with a second factor too."""
         if staff_otp_app(get_user_model().objects.get(phone=phone)) is None:
-            return (
+            return gettext(
                 "Then: the first login sets up two-factor login "
                 "(an authenticator app scans a QR code)."
             )
-        return (
+        return gettext(
             "Then: a code from the authenticator app set up before "
-            f"(lost it? python manage.py staff_otp_reset {phone})."
-        )
+            "(lost it? python manage.py staff_otp_reset %(phone)s)."
+        ) % {"phone": phone}
 
     def _demo_key(self, store: Store) -> tuple[int, str]:
         """The demo store's key, the same on every start of this checkout: the database
