@@ -113,7 +113,7 @@ class SmsCode(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_purpose_display()} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_purpose_display()} {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class SmsCodeRequest(models.Model):
@@ -137,7 +137,7 @@ class SmsCodeRequest(models.Model):
         verbose_name_plural = _("SMS code requests")
 
     def __str__(self):
-        return f"{self.get_purpose_display()} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_purpose_display()} {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class SmsMessage(models.Model):
@@ -175,4 +175,4 @@ class SmsMessage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_status_display()} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_status_display()} {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 import yaml
+from django.contrib.staticfiles import finders
 
 from config import health
 
@@ -180,3 +181,12 @@ def test_the_docs_page_does_not_call_the_online_validator(client):
 
     settings_json = re.search(r"const swaggerSettings = (\{.*?\});", page, re.DOTALL).group(1)
     assert json.loads(settings_json).get("validatorUrl", "default") is None
+
+
+def test_the_admin_and_the_api_docs_show_the_products_icon(client):
+    login_page = client.get("/admin/login/").content.decode()
+    icon = client.get("/favicon.ico")
+
+    assert '<link rel="icon" href="/static/accounts/favicon.svg"' in login_page
+    assert (icon.status_code, icon["Location"]) == (302, "/static/accounts/favicon.svg")
+    assert finders.find("accounts/favicon.svg") is not None

@@ -371,7 +371,10 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
             field = "points" if refusal.code == "insufficient_points" else None
             form.add_error(field, refusal.message)
             return False
-        messages.success(request, adjustment_message(adjustment))
+        # A waiting adjustment moved no points: the clerk sees a warning, not a success.
+        waiting = adjustment.status == Adjustment.Status.PENDING
+        level = messages.WARNING if waiting else messages.SUCCESS
+        messages.add_message(request, level, adjustment_message(adjustment))
         return True
 
 

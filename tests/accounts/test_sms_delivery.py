@@ -8,7 +8,7 @@ import logging
 import re
 import socket
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -479,3 +479,15 @@ def test_a_message_twilio_refuses_outright_is_given_up_at_once(settings, twilio,
     message = SmsMessage.objects.get()
     assert message.status == SmsMessage.Status.FAILED
     assert "21614" in message.last_error
+
+
+def test_a_text_is_named_in_admin_by_the_shops_local_time(settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    sent = SmsMessage(
+        phone="+8613800138000",
+        body="hello",
+        status=SmsMessage.Status.SENT,
+        created_at=datetime(2026, 7, 6, 2, 30, tzinfo=UTC),
+    )
+
+    assert str(sent).endswith("2026-07-06 10:30")

@@ -63,6 +63,11 @@ def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
+def message_levels(response) -> list[str]:
+    """How the admin marks each message: a tick for success, a sign for a warning."""
+    return [message.level_tag for message in response.context["messages"]]
+
+
 # What `rows_in_every_list` names its data: a page shows these as they were typed.
 STORE_NAME = "Counter 1"
 GROUP_NAME = "Cashiers"

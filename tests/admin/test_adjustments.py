@@ -11,7 +11,13 @@ from accounts.models import User
 from accounts.phones import mask_phone
 from loyalty.models import Adjustment, LedgerEntry, Member
 from loyalty.services.adjustments import adjustment_request
-from tests.admin import CLERK_PERMISSIONS, MANAGER_PERMISSIONS, messages_of, staff_member
+from tests.admin import (
+    CLERK_PERMISSIONS,
+    MANAGER_PERMISSIONS,
+    message_levels,
+    messages_of,
+    staff_member,
+)
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
@@ -148,6 +154,7 @@ def test_a_small_debit_applies(clerk_client, member):
     response = adjust(clerk_client, member, "-120", reason="correction", note="Counted twice")
 
     assert messages_of(response) == ["Adjustment of -120 points applied; the balance is now 180."]
+    assert message_levels(response) == ["success"]
     assert balance(member) == 180
     assert_ledger_consistent()
 
@@ -160,6 +167,7 @@ def test_a_large_adjustment_waits_for_approval_and_moves_nothing(clerk_client, m
         "Adjustment of +5000 points is waiting for approval by a second staff member; "
         "no points moved yet."
     ]
+    assert message_levels(response) == ["warning"]
     assert balance(member) == 300
     assert adjust_entries(member) == []
     assert Adjustment.objects.get().status == Adjustment.Status.PENDING

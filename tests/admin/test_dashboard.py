@@ -173,6 +173,8 @@ def test_an_empty_program_shows_zeros_and_a_check_never_run(manager_client):
         "Points outstanding 0 Worth CNY 0.00, held by 0 members."
     )
     assert "Never run" in figure(response, "ledger-check")
+    # The command reads as one, not as Markdown the page never renders.
+    assert "<code>python manage.py check_ledger</code> checks it now" in response.content.decode()
     assert all(row == ["0", "0", "0", "0"] for row in months_table(response).values())
 
 
