@@ -3,7 +3,8 @@
 #                   instead of 300, about half an hour
 #   make bench      every hot path against this machine's own limits (bench/hot_paths.py):
 #                   seeds 100,000 members by COPY, prints one table, writes bench/results/;
-#                   about ten minutes. Needs the local PostgreSQL, pgbench and wrk.
+#                   about ten minutes. Needs a PostgreSQL server (DATABASE_URL, else
+#                   the local one) and wrk.
 .PHONY: property bench
 
 property:

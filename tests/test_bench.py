@@ -12,7 +12,7 @@ import pytest
 
 from tests.test_processes import created_test_database_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.services]
+pytestmark = pytest.mark.services
 
 ROOT = Path(__file__).resolve().parent.parent
 

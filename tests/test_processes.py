@@ -156,7 +156,12 @@ def created_test_database_url() -> str:
     credentials = quote(db["USER"], safe="")
     if db["PASSWORD"]:
         credentials += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT'] or 5432}/{quote(db['NAME'])}"
+    name = quote(db["NAME"])
+    # A private server (dev.py test) listens on a socket in its data folder only.
+    socket_dir = db["OPTIONS"].get("host")
+    if socket_dir:
+        return f"postgres://{credentials}@/{name}?host={quote(socket_dir, safe='')}"
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
 
 
 def purge_default_queue(broker_url: str) -> None:

@@ -22,34 +22,12 @@ DROP TRIGGER ledger_entry_append_only ON loyalty_ledgerentry;
 DROP FUNCTION loyalty_ledger_append_only();
 """
 
-SQLITE_FORWARD = [
-    """CREATE TRIGGER ledger_entry_no_update BEFORE UPDATE ON loyalty_ledgerentry
-       BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: UPDATE refused'); END""",
-    """CREATE TRIGGER ledger_entry_no_delete BEFORE DELETE ON loyalty_ledgerentry
-       BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: DELETE refused'); END""",
-]
-
-SQLITE_BACKWARD = [
-    "DROP TRIGGER ledger_entry_no_update",
-    "DROP TRIGGER ledger_entry_no_delete",
-]
-
-
 def forward(apps, schema_editor):
-    _run(schema_editor, POSTGRES_FORWARD, SQLITE_FORWARD)
+    schema_editor.execute(POSTGRES_FORWARD, params=None)
 
 
 def backward(apps, schema_editor):
-    _run(schema_editor, POSTGRES_BACKWARD, SQLITE_BACKWARD)
-
-
-def _run(schema_editor, postgres_sql, sqlite_statements):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(postgres_sql, params=None)
-    elif vendor == "sqlite":
-        for statement in sqlite_statements:
-            schema_editor.execute(statement)
+    schema_editor.execute(POSTGRES_BACKWARD, params=None)
 
 
 class Migration(migrations.Migration):

@@ -3,8 +3,7 @@ points earned, redeemed and expired).
 
 The ledger is append-only and entries are dated when they are written, so the table
 lies on disk in date order: a BRIN index of a few dozen kB (for millions of entries,
-next to nothing per insert) lets a query for this month skip the rest of the table.
-PostgreSQL only: SQLite's development databases are small enough to scan."""
+next to nothing per insert) lets a query for this month skip the rest of the table."""
 
 from django.db import migrations
 
@@ -13,13 +12,11 @@ BACKWARD = "DROP INDEX entry_created_brin"
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD)
+    schema_editor.execute(FORWARD)
 
 
 def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD)
+    schema_editor.execute(BACKWARD)
 
 
 class Migration(migrations.Migration):

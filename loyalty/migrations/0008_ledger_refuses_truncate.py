@@ -5,7 +5,7 @@ The trigger fires for a TRUNCATE of the entries and for every TRUNCATE that casc
 them (of members, stores, staff). Django's flush still empties the database, where a
 superuser runs it: the project's PostgreSQL backend (config/postgresql) flushes with
 `session_replication_role = replica`, which skips this trigger and which only a
-superuser may set. SQLite has no TRUNCATE."""
+superuser may set."""
 
 from django.db import migrations
 
@@ -19,13 +19,11 @@ POSTGRES_BACKWARD = "DROP TRIGGER ledger_entry_no_truncate ON loyalty_ledgerentr
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FORWARD, params=None)
+    schema_editor.execute(POSTGRES_FORWARD, params=None)
 
 
 def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRES_BACKWARD, params=None)
+    schema_editor.execute(POSTGRES_BACKWARD, params=None)
 
 
 class Migration(migrations.Migration):

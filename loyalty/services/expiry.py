@@ -8,9 +8,9 @@ takes them), then empties their due lots, and writes one `expire` entry per
 member with an allocation per emptied lot and the new balance.
 
 Idempotent by construction: an emptied lot is not due any more, and a crash
-rolls back only the chunk in flight. On PostgreSQL a session advisory lock keeps
-two runs from working at the same time; it dies with the connection, so a
-worker killed mid-run does not block the run that replaces it.
+rolls back only the chunk in flight. A session advisory lock keeps two runs
+from working at the same time; it dies with the connection, so a worker killed
+mid-run does not block the run that replaces it.
 
 This is the one writer of points outside `points.py`: the core moves one
 member's points at a time, which would make a run over a million lots a million
@@ -96,12 +96,9 @@ def points_expire(
         if not acquired:
             run.ran = False
             return run
-        expire_chunk = (
-            _expire_chunk_postgres if connection.vendor == "postgresql" else _expire_chunk_portable
-        )
         reference = timezone.localtime(as_of).isoformat(timespec="seconds")
         for member_ids in _due_member_chunks(as_of=as_of, size=chunk_size):
-            chunk = expire_chunk(member_ids=member_ids, as_of=as_of, reference=reference)
+            chunk = _expire_chunk(member_ids=member_ids, as_of=as_of, reference=reference)
             run.lots += chunk.lots
             run.members += chunk.members
             run.points += chunk.points
@@ -124,7 +121,7 @@ def _due_member_chunks(*, as_of: datetime, size: int) -> Iterator[list[int]]:
     after = 0
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(query, [_db_datetime(as_of), after, size])
+            cursor.execute(query, [as_of, after, size])
             member_ids = [row[0] for row in cursor.fetchall()]
         if not member_ids:
             return
@@ -136,10 +133,10 @@ def _due_member_chunks(*, as_of: datetime, size: int) -> Iterator[list[int]]:
 # their lots are locked next, by the UPDATE that empties them. Every figure comes
 # from the rows as this statement changes them, so nothing is read and written
 # back in separate steps.
-POSTGRES_LOCK_MEMBERS = """
+LOCK_MEMBERS = """
     SELECT id FROM loyalty_member WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED
 """
-POSTGRES_EXPIRE = """
+EXPIRE = """
     WITH due AS (
         SELECT id, member_id, remaining FROM loyalty_lot
         WHERE member_id = ANY(%(member_ids)s) AND remaining > 0 AND expires_at <= %(as_of)s
@@ -177,14 +174,14 @@ POSTGRES_EXPIRE = """
 """
 
 
-def _expire_chunk_postgres(*, member_ids: list[int], as_of: datetime, reference: str) -> _Chunk:
+def _expire_chunk(*, member_ids: list[int], as_of: datetime, reference: str) -> _Chunk:
     with transaction.atomic(durable=True), connection.cursor() as cursor:
-        cursor.execute(POSTGRES_LOCK_MEMBERS, [member_ids])
+        cursor.execute(LOCK_MEMBERS, [member_ids])
         locked = [row[0] for row in cursor.fetchall()]
         lots = members = points = 0
         if locked:
             cursor.execute(
-                POSTGRES_EXPIRE,
+                EXPIRE,
                 {
                     "member_ids": locked,
                     "as_of": as_of,
@@ -198,69 +195,10 @@ def _expire_chunk_postgres(*, member_ids: list[int], as_of: datetime, reference:
     return _Chunk(int(lots), members, int(points), skipped=len(member_ids) - len(locked))
 
 
-# Without row locks (SQLite locks the whole database for a writer): the first
-# statement writes, which takes the database lock for the rest of the chunk, and
-# the chunk is the id range of its members. Each statement finds the entry it
-# needs as the member's newest, written by the first one.
-PORTABLE_DUE_LOTS = "member_id BETWEEN %s AND %s AND remaining > 0 AND expires_at <= %s"
-PORTABLE_EXPIRE = [
-    f"""
-    INSERT INTO loyalty_ledgerentry (
-        member_id, kind, points, balance_after, store_id, staff_user_id,
-        job, reference, reason, created_at
-    )
-    SELECT member.id, %s, -due.points, member.balance - due.points, NULL, NULL, %s, %s, '', %s
-    FROM (
-        SELECT member_id, SUM(remaining) AS points FROM loyalty_lot
-        WHERE {PORTABLE_DUE_LOTS} GROUP BY member_id
-    ) AS due
-    JOIN loyalty_member AS member ON member.id = due.member_id
-    """,
-    f"""
-    INSERT INTO loyalty_allocation (entry_id, lot_id, points)
-    SELECT (SELECT MAX(id) FROM loyalty_ledgerentry WHERE member_id = lot.member_id),
-           lot.id, lot.remaining
-    FROM loyalty_lot AS lot WHERE {PORTABLE_DUE_LOTS}
-    """,
-    f"""
-    UPDATE loyalty_member SET balance = (
-        SELECT balance_after FROM loyalty_ledgerentry WHERE id = (
-            SELECT MAX(id) FROM loyalty_ledgerentry WHERE member_id = loyalty_member.id
-        )
-    )
-    WHERE id IN (SELECT member_id FROM loyalty_lot WHERE {PORTABLE_DUE_LOTS})
-    """,
-    f"UPDATE loyalty_lot SET remaining = 0 WHERE {PORTABLE_DUE_LOTS}",
-]
-
-
-def _expire_chunk_portable(*, member_ids: list[int], as_of: datetime, reference: str) -> _Chunk:
-    due = [member_ids[0], member_ids[-1], _db_datetime(as_of)]
-    entry_columns = [LedgerEntry.Kind.EXPIRE.value, JOB, reference, _db_datetime(timezone.now())]
-    insert_entries, insert_allocations, update_balances, empty_lots = PORTABLE_EXPIRE
-    with transaction.atomic(durable=True), connection.cursor() as cursor:
-        cursor.execute(insert_entries, [*entry_columns, *due])
-        members = cursor.rowcount
-        cursor.execute(insert_allocations, due)
-        cursor.execute(update_balances, due)
-        cursor.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(remaining), 0) FROM loyalty_lot "
-            f"WHERE {PORTABLE_DUE_LOTS}",
-            due,
-        )
-        lots, points = cursor.fetchone()
-        cursor.execute(empty_lots, due)
-    return _Chunk(lots, members, points, skipped=0)
-
-
 @contextmanager
 def _job_lock() -> Iterator[bool]:
-    """Yield whether this run may work. On PostgreSQL a session advisory lock:
-    a second run waits for the first, up to JOB_LOCK_WAIT_SECONDS. Elsewhere
-    the database's single writer lock serializes the chunks of parallel runs."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
+    """Yield whether this run may work: a session advisory lock, for which a second
+    run waits up to JOB_LOCK_WAIT_SECONDS."""
     acquired = _advisory_lock_within(JOB_LOCK_WAIT_SECONDS)
     try:
         yield acquired
@@ -280,8 +218,3 @@ def _advisory_lock_within(seconds: float) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(JOB_LOCK_POLL_SECONDS)
-
-
-def _db_datetime(value: datetime):
-    """A datetime as the ORM would send it (SQLite keeps naive UTC text)."""
-    return connection.ops.adapt_datetimefield_value(value)

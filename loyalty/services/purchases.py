@@ -1,11 +1,10 @@
 """Purchases earn points; refunds take back what the refunded amount earned.
 
-An earn is the hottest write of the service. On PostgreSQL it is one statement
+An earn is the hottest write of the service. It is one statement
 (`EARN_STATEMENT`), its own transaction: it finds an earlier report of the order,
 or else locks or creates the member, adds the points, and writes the entry, the
 lot and the purchase, all in one round trip. Like the expiry job it writes
-exactly what `credit` would; the invariant tests hold it to that. SQLite, the
-embedded dev database, takes the core's path.
+exactly what `credit` would; the invariant tests hold it to that.
 """
 
 from contextlib import nullcontext
@@ -21,8 +20,7 @@ from config.errors import AppError
 from loyalty.expiry import ExpiryPolicy
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase, Refund, Store
 
-from .members import member_lock_or_create
-from .points import CREDIT_CTES, Cause, credit, debit, member_lock
+from .points import CREDIT_CTES, Cause, debit, member_lock
 
 
 @dataclass(frozen=True)
@@ -46,18 +44,19 @@ def expires_at_for_new_points(program: Program | None = None):
 
 def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal) -> Recorded:
     """Record a purchase once per (store, order_id) and credit the points it earns."""
-    if connection.vendor == "postgresql":
-        return _record_in_one_statement(store=store, phone=phone, order_id=order_id, amount=amount)
-    existing = _purchase_of_order(store=store, order_id=order_id)
-    if existing is not None:
-        return _replayed_purchase(existing, phone=phone, amount=amount)
-    try:
-        with transaction.atomic():
-            return Recorded(_earn(store=store, phone=phone, order_id=order_id, amount=amount), True)
-    except IntegrityError:
-        return _replay_of_the_race_winner(
-            store=store, phone=phone, order_id=order_id, amount=amount
-        )
+    for _attempt in range(3):
+        try:
+            row = _run_earn_statement(
+                _earn_parameters(store=store, phone=phone, order_id=order_id, amount=amount)
+            )
+        except IntegrityError:
+            return _replay_of_the_race_winner(
+                store=store, phone=phone, order_id=order_id, amount=amount
+            )
+        if row is not None:
+            return _recorded_from_row(row, store=store, phone=phone, amount=amount)
+        _RULES.clear()
+    raise RuntimeError("the program rules kept changing during an earn")
 
 
 # The parameters are what the rules make of the purchase. The program row must
@@ -117,22 +116,6 @@ def refund_record(*, store: Store, order_id: str, refund_id: str, amount: Decima
         return Recorded(_reverse(member, purchase, refund_id=refund_id, amount=amount), True)
 
 
-def _record_in_one_statement(*, store, phone, order_id, amount) -> Recorded:
-    for _attempt in range(3):
-        try:
-            row = _run_earn_statement(
-                _earn_parameters(store=store, phone=phone, order_id=order_id, amount=amount)
-            )
-        except IntegrityError:
-            return _replay_of_the_race_winner(
-                store=store, phone=phone, order_id=order_id, amount=amount
-            )
-        if row is not None:
-            return _recorded_from_row(row, store=store, phone=phone, amount=amount)
-        _RULES.clear()
-    raise RuntimeError("the program rules kept changing during an earn")
-
-
 # The rules an earn was last computed with, in this process; EARN_STATEMENT checks them.
 _RULES: dict[str, object] = {}
 
@@ -188,33 +171,6 @@ def _recorded_from_row(row, *, store, phone, amount) -> Recorded:
     if created:
         return Recorded(purchase, True)
     return _replayed_purchase(purchase, phone=phone, amount=amount)
-
-
-def _earn(*, store, phone, order_id, amount) -> Purchase:
-    member = member_lock_or_create(phone=phone)
-    program = Program.current()
-    points = points_for_amount(amount, program.earn_rate)
-    entry = None
-    if points:
-        entry = credit(
-            member=member,
-            kind=LedgerEntry.Kind.EARN,
-            points=points,
-            expires_at=expires_at_for_new_points(program),
-            cause=Cause(store=store, reference=order_id),
-        )
-    purchase = Purchase.objects.create(
-        store=store,
-        order_id=order_id,
-        member=member,
-        amount=amount,
-        earn_rate=program.earn_rate,
-        points_earned=points,
-        earn_entry=entry,
-        balance_after=member.balance,
-    )
-    purchase.member = member
-    return purchase
 
 
 def _reverse(member, purchase: Purchase, *, refund_id: str, amount: Decimal) -> Refund:

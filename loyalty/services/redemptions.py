@@ -2,12 +2,11 @@
 of holds that ran out. Holds debit at once; a cancel or release puts the points
 back into the very lots they came from.
 
-A hold is the hot path of spending. On PostgreSQL it is two statements in one
-transaction: `HOLD_READ` locks the member and reads the rules and any live
-redemption of the order, and after the checks `HOLD_WRITE` debits the lots,
-soonest-expiring first, and writes the entry, the allocations and the
-redemption. It writes exactly what `debit` would; the invariant tests hold it
-to that. SQLite, the embedded dev database, takes the core's path.
+A hold is the hot path of spending. It is two statements in one transaction:
+`HOLD_READ` locks the member and reads the rules and any live redemption of the
+order, and after the checks `HOLD_WRITE` debits the lots, soonest-expiring first,
+and writes the entry, the allocations and the redemption. It writes exactly what
+`debit` would; the invariant tests hold it to that.
 """
 
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from config.errors import AppError
 from loyalty.models import LedgerEntry, Member, Program, Redemption, Store
 
-from .points import DEBIT_CTES, Cause, debit, member_lock, refuse_beyond_balance, restore
+from .points import DEBIT_CTES, Cause, member_lock, refuse_beyond_balance, restore
 
 CENT = Decimal("0.01")
 RELEASE_BATCH = 500
@@ -93,42 +92,6 @@ def redemption_hold(
     *, store: Store, member: Member, order_id: str, order_total: Decimal, points: int
 ) -> Redemption:
     """Debit the points for a discount on the order, held until committed."""
-    if connection.vendor == "postgresql":
-        return _hold_in_two_statements(
-            store=store, member=member, order_id=order_id, order_total=order_total, points=points
-        )
-    with transaction.atomic():
-        member = member_lock(member.pk)
-        program = Program.current()
-        _refuse_outside_limits(program, order_total=order_total, points=points)
-        if Redemption.objects.filter(store=store, order_id=order_id, status__in=Redemption.LIVE):
-            raise _order_has_live_redemption(order_id)
-        entry = debit(
-            member=member,
-            kind=LedgerEntry.Kind.REDEEM,
-            points=points,
-            cause=Cause(store=store, reference=order_id),
-        )
-        now = timezone.now()
-        try:
-            with transaction.atomic():
-                return Redemption.objects.create(
-                    store=store,
-                    order_id=order_id,
-                    member=member,
-                    order_total=order_total,
-                    points=points,
-                    discount=discount_for_points(points, program.redeem_rate),
-                    hold_expires_at=now + timedelta(minutes=program.hold_minutes),
-                    debit_entry=entry,
-                    created_at=now,
-                )
-        except IntegrityError:
-            # Another member's hold on the same order won a race; this one undoes itself.
-            raise _order_has_live_redemption(order_id) from None
-
-
-def _hold_in_two_statements(*, store, member, order_id, order_total, points) -> Redemption:
     parameters = {"store_id": store.pk, "member_id": member.pk, "order_id": order_id}
     with transaction.atomic(), connection.cursor() as cursor:
         phone, balance, program, order_is_taken = _read_for_hold(cursor, parameters)

@@ -154,7 +154,6 @@ def test_a_recovery_code_logs_in_once(superuser):
     assert StaticToken.objects.filter(device__user=superuser).count() == RECOVERY_CODE_COUNT - 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_recovery_code_sent_from_four_sessions_at_once_logs_in_one():
     superuser = User.objects.create_superuser(phone=SUPERUSER, password=PASSWORD)

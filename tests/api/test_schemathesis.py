@@ -213,7 +213,6 @@ def refuses_the_other_kind_of_credentials(ctx, response, case):
 
 
 @schema.parametrize()
-@pytest.mark.postgres  # SQLite's append-only trigger refuses the DELETE that flushes the ledger
 # The world is built once per operation and identity, on purpose; and a busy CI machine
 # generating slowly is no failure of the API.
 @hypothesis_settings(
@@ -231,7 +230,6 @@ def test_every_operation_keeps_to_the_schema_and_its_credentials(case, identity,
         callers.record(operation=case.operation, identity=identity, status=response.status_code)
 
 
-@pytest.mark.postgres  # the same transactional database as above
 @pytest.mark.django_db(transaction=True)
 def test_the_answers_about_an_erased_customers_purchases_orders_and_holds_keep_to_the_schema():
     # Given a customer with a purchase, two pending reward orders and a held redemption,
@@ -277,7 +275,6 @@ def test_the_answers_about_an_erased_customers_purchases_orders_and_holds_keep_t
         assert response.json()["member"]["phone"] is None
 
 
-@pytest.mark.postgres  # the same transactional database as above
 @pytest.mark.django_db(transaction=True)
 def test_a_phone_out_of_code_guesses_gets_an_answer_the_schema_lists(settings):
     # Given a phone that has sent as many wrong codes as it may in an hour

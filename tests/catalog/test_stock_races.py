@@ -21,7 +21,7 @@ from tests.catalog.factories import RewardItemFactory
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+8613800138000"
 MEMBERS = 12

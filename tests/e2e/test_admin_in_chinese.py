@@ -19,7 +19,6 @@ from tests.screen_text import untranslated
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
 ]
 

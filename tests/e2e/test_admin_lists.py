@@ -15,7 +15,6 @@ from tests.admin import changelist, rows_in_every_list
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -345,7 +345,6 @@ def test_an_unknown_adjustment_is_not_found(clerk, manager):
     assert refused.value.code == "not_found"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_managers_approving_at_once_apply_the_adjustment_once(store):
     earn(store=store, phone=PHONE, amount="300.00")
@@ -466,7 +465,6 @@ def test_the_day_is_the_merchants_and_yesterdays_adjustments_do_not_count(member
     assert balance(member) == 300 + 2 * THRESHOLD
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_clerks_adjustments_sent_at_once_cannot_all_slip_under_the_threshold(store):
     earn(store=store, phone=PHONE, amount="300.00")

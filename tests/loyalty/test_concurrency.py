@@ -12,7 +12,7 @@ from loyalty.models import LedgerEntry, Member, Purchase, Refund
 from loyalty.services.purchases import purchase_record, refund_record
 from tests.invariants import assert_ledger_consistent
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+8613800138000"
 THREADS = 8

@@ -184,7 +184,6 @@ def test_the_command_expires_and_ends_with_a_one_line_summary(settings):
     assert balance(member) == 0
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_members_are_locked_before_their_lots_are_written():
     member = MemberFactory()
@@ -225,7 +224,6 @@ def in_thread(target):
     return join
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_member_locked_by_a_redemption_is_skipped_and_expired_by_the_next_run():
     busy, idle = MemberFactory(), MemberFactory()
@@ -263,7 +261,6 @@ def test_a_member_locked_by_a_redemption_is_skipped_and_expired_by_the_next_run(
     assert_ledger_consistent()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_redemption_waits_for_the_expiry_chunk_holding_its_member_then_sees_its_result():
     member = MemberFactory()
@@ -290,7 +287,6 @@ def test_a_redemption_waits_for_the_expiry_chunk_holding_its_member_then_sees_it
     assert_ledger_consistent()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_expiry_racing_many_redemptions_loses_no_point_and_never_deadlocks():
     members = [MemberFactory() for _ in range(12)]
@@ -329,7 +325,6 @@ def test_expiry_racing_many_redemptions_loses_no_point_and_never_deadlocks():
     assert_ledger_consistent()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_once_expire_everything_once():
     members = [MemberFactory() for _ in range(20)]
@@ -349,7 +344,6 @@ def test_two_runs_at_once_expire_everything_once():
     assert_ledger_consistent()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_run_gives_up_when_another_holds_the_job_lock_too_long(monkeypatch):
     member = MemberFactory()
@@ -384,7 +378,6 @@ def wait_for_lock_waits(count, timeout=10):
     pytest.fail(f"fewer than {count} transactions ever waited on a lock")
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_expiry_benchmark_runs_and_the_job_writes_what_the_limit_statement_writes():
     # At a tiny size, so the script cannot rot; it fails if the two ledgers differ.

@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection, transaction
 from loyalty.models import LedgerEntry, Member
 from loyalty.services.purchases import purchase_record
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 PHONE = "+8613800138000"
 

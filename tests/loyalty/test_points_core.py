@@ -151,7 +151,6 @@ def test_the_core_moves_only_positive_whole_points(points):
         give(member, points)
 
 
-@pytest.mark.postgres
 def test_the_member_row_is_locked_before_any_write():
     member = MemberFactory()
 

@@ -24,7 +24,7 @@ from loyalty.services.stores import store_create
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+8613800138000"
 ROUNDS = 6

@@ -170,7 +170,6 @@ def test_the_text_goes_out_from_a_task_once_the_claim_is_committed(
     assert len(sms_outbox) == 1
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_runs_at_the_same_time_send_each_reminder_once(sms_outbox):
     members = [MemberFactory() for _ in range(30)]

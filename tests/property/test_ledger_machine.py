@@ -18,7 +18,7 @@ fails. Replays of earlier purchases and refunds must move nothing (invariant 7).
 
 CI runs LEDGER_MACHINE_EXAMPLES (300) examples; `make property` runs 5,000.
 Each example runs inside a savepoint of the test's transaction and is rolled
-back after it, which works on PostgreSQL and SQLite alike.
+back after it.
 """
 
 import os

@@ -20,7 +20,7 @@ from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 from tests.test_processes import created_test_database_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+8613800138000"
 WAIT_SECONDS = 10

@@ -307,7 +307,6 @@ def test_staff_without_superuser_status_have_no_erase_action(customer, client):
 # --- an erasure beside the reminder job ----------------------------------------
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_erasure_while_a_reminder_is_queued_waits_and_leaves_no_text_with_the_phone(store):
     earn(store=store, phone=PHONE, amount="100.00")
