@@ -6,9 +6,8 @@ Creates a scratch database (`loyalty_bench` on the server of DATABASE_URL, by
 default the local PostgreSQL), migrates it, and at the full size and at a tenth
 of it: seeds the due lots with INSERT ... SELECT, runs the expiry job in a
 process of its own (so its peak RSS is its own), seeds again, and runs the
-limit: one plain SQL statement doing the same writes (empty the lots, one
-ledger entry per member with its allocations, the new balances) over the same
-rows, with no chunks and no locks. Prints a table and a one-line summary, and
+limit: the core's expiry statement, which the job runs per chunk, over all the
+members at once, with no chunks and no locks. Prints a table and a one-line summary, and
 drops the scratch database unless --keep.
 """
 
@@ -32,37 +31,6 @@ from bench.common import (  # noqa: E402
     setup_django,
     with_database,
 )
-
-LIMIT_STATEMENT = """
-    WITH due AS (
-        SELECT id, member_id, remaining FROM loyalty_lot
-        WHERE remaining > 0 AND expires_at <= %(as_of)s
-    ),
-    emptied AS (
-        UPDATE loyalty_lot AS lot SET remaining = 0
-        FROM due WHERE lot.id = due.id
-        RETURNING lot.id, lot.member_id, due.remaining AS points
-    ),
-    per_member AS (
-        SELECT member_id, SUM(points) AS points FROM emptied GROUP BY member_id
-    ),
-    charged AS (
-        UPDATE loyalty_member AS member SET balance = member.balance - per_member.points
-        FROM per_member WHERE member.id = per_member.member_id
-        RETURNING member.id, member.balance, per_member.points
-    ),
-    entries AS (
-        INSERT INTO loyalty_ledgerentry (
-            member_id, kind, points, balance_after, store_id, staff_user_id,
-            job, reference, reason, created_at
-        )
-        SELECT id, 'expire', -points, balance, NULL, NULL, 'limit', '', '', now()
-        FROM charged
-        RETURNING id, member_id
-    )
-    INSERT INTO loyalty_allocation (entry_id, lot_id, points)
-    SELECT entries.id, emptied.id, emptied.points FROM emptied JOIN entries USING (member_id)
-"""
 
 # What both runs must leave behind, whatever wrote it.
 FINGERPRINT = """
@@ -130,7 +98,7 @@ def measure(lots: int, members: int, args) -> dict:
     progress(f"running the one-statement limit over {lots:,} lots")
     started = time.monotonic()
     with connection.cursor() as cursor:
-        cursor.execute(LIMIT_STATEMENT, {"as_of": as_of})
+        cursor.execute(limit_statement(), limit_parameters(as_of))
     limit_seconds = time.monotonic() - started
     if fingerprint() != job_result:
         raise SystemExit(f"the job and the limit wrote different things: {job_result}")
@@ -146,6 +114,27 @@ def measure(lots: int, members: int, args) -> dict:
     }
 
 
+def limit_statement() -> str:
+    """The core's expiry statement over every member at once: no chunks, no locks."""
+    from loyalty.services.points import expire_statement
+
+    return expire_statement(members="TRUE")
+
+
+def limit_parameters(as_of) -> dict:
+    from django.utils import timezone
+
+    from loyalty.models import LedgerEntry
+
+    return {
+        "as_of": as_of,
+        "kind": LedgerEntry.Kind.EXPIRE,
+        "job": "limit",
+        "reference": "",
+        "now": timezone.now(),
+    }
+
+
 def seed(*, lots: int, members: int):
     """`lots` due lots over `members` members, each lot with its earn entry, the
     balances and running sums right: a ledger the ledger check accepts."""
@@ -153,6 +142,8 @@ def seed(*, lots: int, members: int):
     from django.utils import timezone
 
     from config.postgresql.operations import TRIGGERS_OFF
+    from loyalty.models import LedgerEntry
+    from loyalty.services.points import credit_many_statement
 
     as_of = timezone.now()
     per_member = lots // members
@@ -171,35 +162,21 @@ def seed(*, lots: int, members: int):
             [as_of, members],
         )
         cursor.execute(
-            """
-            WITH earned AS (
-                INSERT INTO loyalty_ledgerentry (
-                    member_id, kind, points, balance_after, job, reference, reason, created_at
-                )
-                SELECT m, 'earn', points, SUM(points) OVER (PARTITION BY m ORDER BY k),
-                       '', 'seed', '', %(earned_at)s
-                FROM (
-                    SELECT m, k, 1 + (m * 7 + k * 13) %% 100 AS points
-                    FROM generate_series(1, %(members)s) AS m,
-                         generate_series(1, %(per_member)s) AS k
-                ) AS credits
-                ORDER BY m, k
-                RETURNING id, member_id, points, created_at
-            )
-            INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
-            SELECT member_id, id, points, points, %(expires_at)s, created_at FROM earned
-            """,
+            credit_many_statement(
+                credits="SELECT m AS member_id, k AS seq, 1 + (m * 7 + k * 13) %% 100 AS points,"
+                " %(expires_at)s AS expires_at, 'seed' AS reference"
+                " FROM generate_series(1, %(members)s) AS m,"
+                " generate_series(1, %(per_member)s) AS k"
+            ),
             {
                 "members": members,
                 "per_member": per_member,
-                "earned_at": as_of - timedelta(days=400),
                 "expires_at": as_of - timedelta(days=1),
+                "kind": LedgerEntry.Kind.EARN,
+                "store_id": None,
+                "job": "",
+                "now": as_of - timedelta(days=400),
             },
-        )
-        cursor.execute(
-            "UPDATE loyalty_member AS member SET balance = lots.points FROM ("
-            "  SELECT member_id, SUM(points) AS points FROM loyalty_lot GROUP BY member_id"
-            ") AS lots WHERE member.id = lots.member_id"
         )
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")

@@ -346,15 +346,16 @@ def measure_expiry(load: Load, earn_most: dict) -> dict:
     only the server's share of two cores."""
     from django.db import connection, transaction
 
-    from bench.expiry import LIMIT_STATEMENT
+    from bench.expiry import limit_parameters, limit_statement
+    from loyalty.services.points import fetch_named
 
     as_of = make_lots_due(first_lots=3)
     progress("expiry: the one-statement limit (rolled back)")
     with transaction.atomic():
         started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute(LIMIT_STATEMENT, {"as_of": as_of})
-            lots = cursor.rowcount
+            cursor.execute(limit_statement(), limit_parameters(as_of))
+            lots = fetch_named(cursor)["lots"]
         limit_seconds = time.monotonic() - started
         transaction.set_rollback(True)
     vacuum()
@@ -432,6 +433,7 @@ def start_expiry_job(as_of) -> subprocess.Popen:
 
 def limit_scripts() -> dict[str, Path]:
     """pgbench scripts; earn's and redeem's run the application's own statements."""
+    from loyalty.models import LedgerEntry, Program, Redemption
     from loyalty.selectors import MEMBER_BY_PHONE
     from loyalty.services.purchases import EARN_STATEMENT
     from loyalty.services.redemptions import HOLD_READ, HOLD_WRITE
@@ -444,9 +446,10 @@ def limit_scripts() -> dict[str, Path]:
         + new_order
         + pgbench_statement(
             EARN_STATEMENT,
+            program_id=str(Program.SINGLETON_ID),
             earn_rate="1",
             expiry_policy="'months:12'",
-            kind="'earn'",
+            kind=f"'{LedgerEntry.Kind.EARN}'",
             store_id=":store",
             order_id="'L' || :order",
             reference="'L' || :order",
@@ -457,7 +460,13 @@ def limit_scripts() -> dict[str, Path]:
             now="now()",
         )
     )
-    hold = {"store_id": ":store", "member_id": ":member", "order_id": "'L' || :order"}
+    hold = {
+        "store_id": ":store",
+        "member_id": ":member",
+        "order_id": "'L' || :order",
+        "live": "ARRAY[" + ", ".join(f"'{status}'" for status in Redemption.LIVE) + "]",
+        "program_id": str(Program.SINGLETON_ID),
+    }
     lookup = MEMBER_BY_PHONE.replace("%s", phone)
     redeem = SCRATCH / "redeem.sql"
     redeem.write_text(
@@ -470,12 +479,13 @@ def limit_scripts() -> dict[str, Path]:
         + pgbench_statement(
             HOLD_WRITE,
             **hold,
-            kind="'redeem'",
+            kind=f"'{LedgerEntry.Kind.REDEEM}'",
             reference="'L' || :order",
             points="100",
             order_total="100.00",
             discount="1.00",
             hold_expires_at="now() + interval '15 minutes'",
+            status=f"'{Redemption.Status.HELD}'",
             now="now()",
         )
         + "END;\n"

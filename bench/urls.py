@@ -14,16 +14,14 @@ from decimal import Decimal
 from django.db import connection
 from django.http import HttpResponse
 from django.urls import path
-from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from bench.seed import phone_of
 from config.urls import urlpatterns as app_urlpatterns
 from loyalty.api.pagination import NewestFirstRows
-from loyalty.expiry import ExpiryPolicy
-from loyalty.models import LedgerEntry, Program, Store
+from loyalty.models import Store
 from loyalty.selectors import BALANCE_AND_EXPIRING_OF_USER, ENTRIES_OF_USER, LARGEST_ID
-from loyalty.services.purchases import EARN_STATEMENT, points_for_amount
+from loyalty.services.purchases import EARN_STATEMENT, earn_parameters
 
 BODY = b'{"ok": true}'
 # A page as the history view asks for it: one row more than it shows, to know of a next.
@@ -73,35 +71,23 @@ def user_of_token(request) -> int:
 
 
 _orders = itertools.count()
-_program: dict = {}
+_seeded: dict = {}
 
 
 def next_earn() -> dict:
     """Parameters as the earn service writes them, for a phone the seed wrote."""
-    if not _program:
-        program = Program.current()
-        _program.update(
-            earn_rate=program.earn_rate,
-            expiry_policy=program.expiry_policy,
-            store_id=Store.objects.values_list("pk", flat=True).first(),
+    if not _seeded:
+        _seeded.update(
+            store=Store.objects.first(),
             # hot_paths.py tells the server how many members the seed wrote.
             members=int(os.environ["BENCH_MEMBERS"]),
         )
-    now = timezone.now()
-    order_id = f"F{os.getpid()}-{next(_orders)}"
-    return {
-        "earn_rate": _program["earn_rate"],
-        "expiry_policy": _program["expiry_policy"],
-        "kind": LedgerEntry.Kind.EARN,
-        "store_id": _program["store_id"],
-        "order_id": order_id,
-        "reference": order_id,
-        "phone": phone_of(random.randint(1, _program["members"])),
-        "amount": FLOOR_AMOUNT,
-        "points": points_for_amount(FLOOR_AMOUNT, _program["earn_rate"]),
-        "expires_at": ExpiryPolicy.parse(_program["expiry_policy"]).expires_at(now),
-        "now": now,
-    }
+    return earn_parameters(
+        store=_seeded["store"],
+        phone=phone_of(random.randint(1, _seeded["members"])),
+        order_id=f"F{os.getpid()}-{next(_orders)}",
+        amount=FLOOR_AMOUNT,
+    )
 
 
 urlpatterns = [

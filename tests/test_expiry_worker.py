@@ -15,6 +15,8 @@ from django.db import connection
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from loyalty.models import LedgerEntry
+from loyalty.services.points import credit_many_statement
 from tests.expiry_ledger import ledger_after_one_run, ledger_by_member
 from tests.invariants import assert_ledger_consistent
 from tests.test_processes import created_test_database_url, start_child, stop_children
@@ -134,37 +136,22 @@ def seed_ledger():
             [now, MEMBERS],
         )
         cursor.execute(
-            """
-            WITH earned AS (
-                INSERT INTO loyalty_ledgerentry (
-                    member_id, kind, points, balance_after, job, reference, reason, created_at
-                )
-                SELECT member.id, 'earn', credit.points,
-                       SUM(credit.points) OVER (PARTITION BY member.id ORDER BY credit.k),
-                       '', 'seed-' || credit.k, '', %(earned_at)s
-                FROM loyalty_member AS member CROSS JOIN LATERAL (
-                    SELECT k, 1 + (member.id * 7 + k * 13) %% 100 AS points
-                    FROM generate_series(0, %(due_lots)s) AS k
-                ) AS credit
-                ORDER BY member.id, credit.k
-                RETURNING id, member_id, points, reference, created_at
-            )
-            INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
-            SELECT member_id, id, points, points,
-                   CASE reference WHEN 'seed-0' THEN %(later)s ELSE %(due)s END, created_at
-            FROM earned
-            """,
+            credit_many_statement(
+                credits="SELECT member.id AS member_id, k AS seq,"
+                " 1 + (member.id * 7 + k * 13) %% 100 AS points,"
+                " CASE k WHEN 0 THEN %(later)s ELSE %(due)s END AS expires_at,"
+                " 'seed-' || k AS reference"
+                " FROM loyalty_member AS member CROSS JOIN generate_series(0, %(due_lots)s) AS k"
+            ),
             {
                 "due_lots": DUE_LOTS_PER_MEMBER,
-                "earned_at": now - timedelta(days=400),
                 "due": now - timedelta(days=1),
                 "later": now + timedelta(days=30),
+                "kind": LedgerEntry.Kind.EARN,
+                "store_id": None,
+                "job": "",
+                "now": now - timedelta(days=400),
             },
-        )
-        cursor.execute(
-            "UPDATE loyalty_member AS member SET balance = lots.points FROM ("
-            "  SELECT member_id, SUM(points) AS points FROM loyalty_lot GROUP BY member_id"
-            ") AS lots WHERE member.id = lots.member_id"
         )
     return now
 

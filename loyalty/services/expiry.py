@@ -12,11 +12,9 @@ rolls back only the chunk in flight. A session advisory lock keeps two runs
 from working at the same time; it dies with the connection, so a worker killed
 mid-run does not block the run that replaces it.
 
-This is the one writer of points outside `points.py`: the core moves one
-member's points at a time, which would make a run over a million lots a million
-round trips. The SQL here writes exactly what `debit` would (a debit of every
-due point takes the due lots first, since they expire soonest), and the
-invariant tests hold it to that.
+The writes are the core's set-based expiry (`points.expire_statement`), which
+writes exactly what a `debit` of every due point would: one member at a time
+would make a run over a million lots a million round trips.
 """
 
 import time
@@ -31,6 +29,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.models import LedgerEntry
+
+from .points import expire_statement, fetch_named
 
 JOB = "expire_points"
 # An arbitrary constant: the advisory lock key of the expiry job on this database.
@@ -130,69 +130,37 @@ def _due_member_chunks(*, as_of: datetime, size: int) -> Iterator[list[int]]:
 
 
 # Members are locked first, skipping those held by a redemption or another run;
-# their lots are locked next, by the UPDATE that empties them. Every figure comes
-# from the rows as this statement changes them, so nothing is read and written
-# back in separate steps.
+# their lots are locked next, by the core's statement that empties them.
 LOCK_MEMBERS = """
     SELECT id FROM loyalty_member WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED
 """
-EXPIRE = """
-    WITH due AS (
-        SELECT id, member_id, remaining FROM loyalty_lot
-        WHERE member_id = ANY(%(member_ids)s) AND remaining > 0 AND expires_at <= %(as_of)s
-    ),
-    emptied AS (
-        UPDATE loyalty_lot AS lot SET remaining = 0
-        FROM due WHERE lot.id = due.id
-        RETURNING lot.id, lot.member_id, due.remaining AS points
-    ),
-    per_member AS (
-        SELECT member_id, SUM(points) AS points, COUNT(*) AS lots
-        FROM emptied GROUP BY member_id
-    ),
-    charged AS (
-        UPDATE loyalty_member AS member SET balance = member.balance - per_member.points
-        FROM per_member WHERE member.id = per_member.member_id
-        RETURNING member.id, member.balance, per_member.points
-    ),
-    entries AS (
-        INSERT INTO loyalty_ledgerentry (
-            member_id, kind, points, balance_after, store_id, staff_user_id,
-            job, reference, reason, created_at
-        )
-        SELECT id, %(kind)s, -points, balance, NULL, NULL,
-               %(job)s, %(reference)s, '', %(created_at)s
-        FROM charged
-        RETURNING id, member_id
-    ),
-    allocations AS (
-        INSERT INTO loyalty_allocation (entry_id, lot_id, points)
-        SELECT entries.id, emptied.id, emptied.points
-        FROM emptied JOIN entries USING (member_id)
-    )
-    SELECT COALESCE(SUM(lots), 0), COUNT(*), COALESCE(SUM(points), 0) FROM per_member
-"""
+EXPIRE_CHUNK = expire_statement(members="member_id = ANY(%(member_ids)s)")
 
 
 def _expire_chunk(*, member_ids: list[int], as_of: datetime, reference: str) -> _Chunk:
     with transaction.atomic(durable=True), connection.cursor() as cursor:
         cursor.execute(LOCK_MEMBERS, [member_ids])
         locked = [row[0] for row in cursor.fetchall()]
-        lots = members = points = 0
+        expired = {"lots": 0, "members": 0, "points": 0}
         if locked:
             cursor.execute(
-                EXPIRE,
+                EXPIRE_CHUNK,
                 {
                     "member_ids": locked,
                     "as_of": as_of,
-                    "kind": LedgerEntry.Kind.EXPIRE.value,
+                    "kind": LedgerEntry.Kind.EXPIRE,
                     "job": JOB,
                     "reference": reference,
-                    "created_at": timezone.now(),
+                    "now": timezone.now(),
                 },
             )
-            lots, members, points = cursor.fetchone()
-    return _Chunk(int(lots), members, int(points), skipped=len(member_ids) - len(locked))
+            expired = fetch_named(cursor)
+    return _Chunk(
+        lots=expired["lots"],
+        members=expired["members"],
+        points=expired["points"],
+        skipped=len(member_ids) - len(locked),
+    )
 
 
 @contextmanager

@@ -1,19 +1,20 @@
-"""The one core that moves points. Every refund, release, reward, adjustment and
-cancel is a thin caller of `credit`, `debit` or `restore`.
+"""The one core that moves points: the only code that writes balances, ledger
+entries, lots and allocations, in Python or as SQL. Every earn, refund, hold,
+release, reward, adjustment, cancel and expiry run is a caller of it.
 
-Each function writes the ledger entry, the lots and the cached balance
-together, so the invariants of docs/invariants.md live here. Callers open the
-transaction and hold the member's row lock (`member_lock`) before calling; lots
-are locked after the member, never before.
+Each movement writes the ledger entry, the lots and the cached balance together,
+so the invariants of docs/invariants.md live here. Callers open the transaction
+and hold the member's row lock (`member_lock`) before calling; lots are locked
+after the member, never before.
 
-The two hottest movements make their whole write in one statement on
-PostgreSQL, for throughput: the earn (`purchases.EARN_STATEMENT`) and the hold
-(`redemptions.HOLD_WRITE`). Their writes of points are this core's too, in
-set-based form: `CREDIT_CTES` and `DEBIT_CTES` write what `credit` and `debit`
-write, in the same lock order, and the invariant tests hold them to it. On SQLite
-those paths call the functions. The expiry job has set-based SQL of its own
-(`expiry.py`): it empties every due lot of many members at once, a movement no
-function here makes.
+A movement comes in two forms. `credit`, `debit` and `restore` move one member's
+points through the ORM. The set-based forms move them in SQL, for the paths
+where a round trip per row would cost too much: `credit_by_phone_ctes` and
+`DEBIT_CTES` compose into the earn's one statement (`purchases.EARN_STATEMENT`)
+and the hold's (`redemptions.HOLD_WRITE`), `expire_statement` empties every due
+lot of many members at once for the expiry job, and `credit_many_statement`
+credits many members at once. Each writes exactly what its
+per-member form would; tests/loyalty/test_set_based_forms.py compares every row.
 """
 
 from dataclasses import dataclass
@@ -103,35 +104,93 @@ def restore(*, member: Member, debit_entry: LedgerEntry, kind: str, cause: Cause
     return entry
 
 
-# --- Set-based forms, for a movement made in one statement. Each is CTEs of a WITH
-# clause; the caller's statement passes %(points)s, %(kind)s, %(store_id)s,
-# %(reference)s and %(now)s, and reads the CTEs `member` and `entry` afterwards.
+# --- Set-based forms. Each column list of the tables moved is written here once.
 
-# `credit`, after the caller's CTE `member` has locked (or created) the member and added
-# the points to its balance, RETURNING id, balance. With %(expires_at)s for the lot.
-CREDIT_CTES = """
+ENTRY_INSERT = """
+INSERT INTO loyalty_ledgerentry (
+    member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
+)"""
+LOT_INSERT = """
+INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)"""
+ALLOCATION_INSERT = """
+INSERT INTO loyalty_allocation (entry_id, lot_id, points)"""
+
+
+def credit_by_phone_ctes(*, when: str) -> str:
+    """`credit` as CTEs of a WITH clause: the member of %(phone)s, created if new, is
+    locked and gains %(points)s; then the entry and the lot expiring at %(expires_at)s.
+    Nothing is written unless the SQL condition `when` holds, which may ask the
+    caller's CTEs before these. The statement passes %(kind)s, %(store_id)s,
+    %(reference)s and %(now)s, and may read `member` (id, balance) and `entry` (id).
+    A credit of 0 points locks or creates the member and writes nothing else."""
+    return f"""
+member AS (
+    INSERT INTO loyalty_member (phone, balance, created_at)
+    SELECT %(phone)s, %(points)s, %(now)s WHERE {when}
+    ON CONFLICT (phone) DO UPDATE SET balance = loyalty_member.balance + EXCLUDED.balance
+    RETURNING id, balance
+),
 entry AS (
-    INSERT INTO loyalty_ledgerentry (
-        member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
-    )
+    {ENTRY_INSERT}
     SELECT id, %(kind)s, %(points)s, balance, %(store_id)s, '', %(reference)s, '', %(now)s
     FROM member WHERE %(points)s > 0
     RETURNING id, member_id, balance_after
 ),
 lot AS (
     -- A debt from a refund is paid first: only what is left becomes a lot.
-    INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
+    {LOT_INSERT}
     SELECT member_id, id, LEAST(balance_after, %(points)s), LEAST(balance_after, %(points)s),
            %(expires_at)s, %(now)s
     FROM entry WHERE balance_after > 0
-)
-"""
+)"""
 
-# `debit`, for the member %(member_id)s the caller has locked already. The open lots
-# in debit order with a running sum: each lot gives what the points still need after
-# the lots before it. Nothing is written unless they cover the points; then `member`
-# is the member with its new balance and `entry` the debit's entry.
-DEBIT_CTES = """
+
+def credit_many_statement(*, credits: str) -> str:
+    """`credit` for many members at once, in one statement: the SQL query `credits`
+    gives rows (member_id, seq, points, expires_at, reference), points above 0, and
+    each becomes a %(kind)s entry by %(store_id)s and %(job)s at %(now)s, in `seq`
+    order per member, with its lot; the members are locked and their balances
+    raised. For loading many members' points at once, as the tests and benchmarks
+    that need a million lots do."""
+    return f"""
+WITH credits AS ({credits}),
+locked AS (
+    SELECT id, balance FROM loyalty_member
+    WHERE id IN (SELECT member_id FROM credits) ORDER BY id FOR UPDATE
+),
+running AS (
+    SELECT credits.*, locked.balance + SUM(credits.points) OVER (
+        PARTITION BY credits.member_id ORDER BY credits.seq
+    ) AS balance_after
+    FROM credits JOIN locked ON locked.id = credits.member_id
+),
+entries AS (
+    {ENTRY_INSERT}
+    SELECT member_id, %(kind)s, points, balance_after, %(store_id)s, %(job)s, reference, '',
+           %(now)s
+    FROM running ORDER BY member_id, seq
+    RETURNING id, member_id, points, balance_after
+),
+lots AS (
+    -- As in `credit`: a debt is paid first, and only what is left becomes a lot. A
+    -- member's balances after each credit differ, so they find each credit's expiry.
+    {LOT_INSERT}
+    SELECT entries.member_id, entries.id, LEAST(entries.balance_after, entries.points),
+           LEAST(entries.balance_after, entries.points), running.expires_at, %(now)s
+    FROM entries JOIN running USING (member_id, balance_after)
+    WHERE entries.balance_after > 0
+)
+UPDATE loyalty_member AS member SET balance = credited.balance
+FROM (SELECT member_id, MAX(balance_after) AS balance FROM running GROUP BY member_id) AS credited
+WHERE member.id = credited.member_id"""
+
+
+# `debit` as CTEs of a WITH clause, for the member %(member_id)s the caller has locked.
+# The open lots in debit order with a running sum: each lot gives what the points still
+# need after the lots before it. Nothing is written unless they cover the points; then
+# `member` is the member with its new balance and `entry` the debit's entry. The
+# statement passes %(points)s, %(kind)s, %(store_id)s, %(reference)s and %(now)s.
+DEBIT_CTES = f"""
 open_lots AS (
     SELECT id, remaining,
            SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
@@ -155,9 +214,7 @@ member AS (
     RETURNING id, balance
 ),
 entry AS (
-    INSERT INTO loyalty_ledgerentry (
-        member_id, kind, points, balance_after, store_id, job, reference, reason, created_at
-    )
+    {ENTRY_INSERT}
     SELECT id, %(kind)s, -%(points)s, balance, %(store_id)s, '', %(reference)s, '', %(now)s
     FROM member
     RETURNING id
@@ -167,10 +224,61 @@ emptied AS (
     FROM taken WHERE lot.id = taken.id AND EXISTS (SELECT FROM covered)
 ),
 allocated AS (
-    INSERT INTO loyalty_allocation (entry_id, lot_id, points)
+    {ALLOCATION_INSERT}
     SELECT entry.id, taken.id, taken.points FROM entry CROSS JOIN taken
+)"""
+
+
+def expire_statement(*, members: str) -> str:
+    """Expire, in one statement, every lot with points left and an expiry at or before
+    %(as_of)s of the members the SQL condition `members` (on `member_id`) selects: the
+    lots are emptied, and each member gets one %(kind)s entry by %(job)s with
+    %(reference)s and %(now)s, an allocation per emptied lot, and the new balance. What
+    a `debit` of all the due points would write, since they expire soonest. The caller
+    locks the members first. Returns one row: `lots`, `members` and `points` expired.
+    Every figure comes from the rows as the statement changes them, so nothing is read
+    and written back in separate steps."""
+    return f"""
+WITH due AS (
+    SELECT id, member_id, remaining FROM loyalty_lot
+    WHERE ({members}) AND remaining > 0 AND expires_at <= %(as_of)s
+),
+emptied AS (
+    UPDATE loyalty_lot AS lot SET remaining = 0
+    FROM due WHERE lot.id = due.id
+    RETURNING lot.id, lot.member_id, due.remaining AS points
+),
+per_member AS (
+    SELECT member_id, SUM(points) AS points, COUNT(*) AS lots
+    FROM emptied GROUP BY member_id
+),
+charged AS (
+    UPDATE loyalty_member AS member SET balance = member.balance - per_member.points
+    FROM per_member WHERE member.id = per_member.member_id
+    RETURNING member.id, member.balance, per_member.points
+),
+entries AS (
+    {ENTRY_INSERT}
+    SELECT id, %(kind)s, -points, balance, NULL, %(job)s, %(reference)s, '', %(now)s
+    FROM charged
+    RETURNING id, member_id
+),
+allocations AS (
+    {ALLOCATION_INSERT}
+    SELECT entries.id, emptied.id, emptied.points
+    FROM emptied JOIN entries USING (member_id)
 )
-"""
+SELECT COALESCE(SUM(lots), 0)::bigint AS lots, COUNT(*) AS members,
+       COALESCE(SUM(points), 0)::bigint AS points
+FROM per_member"""
+
+
+def fetch_named(cursor) -> dict | None:
+    """The next row of a statement's result as {column name: value}; None after the last."""
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip((column.name for column in cursor.description), row, strict=True))
 
 
 def refuse_beyond_balance(balance: int, points: int) -> None:

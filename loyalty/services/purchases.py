@@ -20,7 +20,7 @@ from config.errors import AppError
 from loyalty.expiry import ExpiryPolicy
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase, Refund, Store
 
-from .points import CREDIT_CTES, Cause, debit, member_lock
+from .points import Cause, credit_by_phone_ctes, debit, fetch_named, member_lock
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal)
     for _attempt in range(3):
         try:
             row = _run_earn_statement(
-                _earn_parameters(store=store, phone=phone, order_id=order_id, amount=amount)
+                earn_parameters(store=store, phone=phone, order_id=order_id, amount=amount)
             )
         except IntegrityError:
             return _replay_of_the_race_winner(
@@ -62,12 +62,12 @@ def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal)
 # The parameters are what the rules make of the purchase. The program row must
 # still hold the rules they came from, or nothing is written and the caller reads
 # the rules again; so a rules change is never missed, and its read costs no round trip.
-# The member is locked (or created) with the points added; the core's CREDIT_CTES
-# write the entry and the lot.
+# Unless the order was reported before, the core credits its points (locking or
+# creating the member) and the purchase is written, with the points' entry.
 EARN_STATEMENT = f"""
 WITH rules AS (
     SELECT FROM loyalty_program
-    WHERE id = 1 AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
+    WHERE id = %(program_id)s AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
 ),
 earlier AS (
     SELECT purchase.id, purchase.order_id, purchase.member_id, purchase.amount,
@@ -76,14 +76,7 @@ earlier AS (
     JOIN loyalty_member AS member ON member.id = purchase.member_id
     WHERE purchase.store_id = %(store_id)s AND purchase.order_id = %(order_id)s
 ),
-member AS (
-    INSERT INTO loyalty_member (phone, balance, created_at)
-    SELECT %(phone)s, %(points)s, %(now)s
-    WHERE EXISTS (SELECT FROM rules) AND NOT EXISTS (SELECT FROM earlier)
-    ON CONFLICT (phone) DO UPDATE SET balance = loyalty_member.balance + EXCLUDED.balance
-    RETURNING id, balance
-),
-{CREDIT_CTES},
+{credit_by_phone_ctes(when="EXISTS (SELECT FROM rules) AND NOT EXISTS (SELECT FROM earlier)")},
 purchase AS (
     INSERT INTO loyalty_purchase (
         store_id, order_id, member_id, amount, earn_rate, points_earned, earn_entry_id,
@@ -94,7 +87,7 @@ purchase AS (
     FROM member LEFT JOIN entry ON TRUE
     RETURNING id, order_id, member_id, amount, points_earned, earn_entry_id, balance_after
 )
-SELECT TRUE, purchase.*, %(phone)s FROM purchase
+SELECT TRUE AS created, purchase.*, %(phone)s AS phone FROM purchase
 UNION ALL
 SELECT FALSE, earlier.* FROM earlier
 """
@@ -120,13 +113,15 @@ def refund_record(*, store: Store, order_id: str, refund_id: str, amount: Decima
 _RULES: dict[str, object] = {}
 
 
-def _earn_parameters(*, store, phone, order_id, amount) -> dict:
+def earn_parameters(*, store, phone, order_id, amount) -> dict:
+    """EARN_STATEMENT's parameters for a purchase, under the rules last read here."""
     if not _RULES:
         program = Program.current()
         _RULES.update(earn_rate=program.earn_rate, expiry_policy=program.expiry_policy)
     now = timezone.now()
     return {
         **_RULES,
+        "program_id": Program.SINGLETON_ID,
         "kind": LedgerEntry.Kind.EARN,
         "store_id": store.pk,
         "order_id": order_id,
@@ -145,7 +140,7 @@ def _run_earn_statement(parameters: dict):
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with savepoint, connection.cursor() as cursor:
         cursor.execute(EARN_STATEMENT, parameters)
-        return cursor.fetchone()
+        return fetch_named(cursor)
 
 
 def _replay_of_the_race_winner(*, store, phone, order_id, amount) -> Recorded:
@@ -156,19 +151,18 @@ def _replay_of_the_race_winner(*, store, phone, order_id, amount) -> Recorded:
     return _replayed_purchase(existing, phone=phone, amount=amount)
 
 
-def _recorded_from_row(row, *, store, phone, amount) -> Recorded:
-    created, pk, order_id, member_id, stored_amount, points, entry_id, balance_after, known = row
+def _recorded_from_row(row: dict, *, store, phone, amount) -> Recorded:
     purchase = Purchase(
-        pk=pk,
+        pk=row["id"],
         store=store,
-        order_id=order_id,
-        member=Member(pk=member_id, phone=known, balance=balance_after),
-        amount=stored_amount,
-        points_earned=points,
-        earn_entry_id=entry_id,
-        balance_after=balance_after,
+        order_id=row["order_id"],
+        member=Member(pk=row["member_id"], phone=row["phone"], balance=row["balance_after"]),
+        amount=row["amount"],
+        points_earned=row["points_earned"],
+        earn_entry_id=row["earn_entry_id"],
+        balance_after=row["balance_after"],
     )
-    if created:
+    if row["created"]:
         return Recorded(purchase, True)
     return _replayed_purchase(purchase, phone=phone, amount=amount)
 

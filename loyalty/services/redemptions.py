@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from config.errors import AppError
 from loyalty.models import LedgerEntry, Member, Program, Redemption, Store
 
-from .points import DEBIT_CTES, Cause, member_lock, refuse_beyond_balance, restore
+from .points import DEBIT_CTES, Cause, fetch_named, member_lock, refuse_beyond_balance, restore
 
 CENT = Decimal("0.01")
 RELEASE_BATCH = 500
@@ -67,10 +67,10 @@ SELECT member.phone, member.balance, program.redeem_rate, program.redeem_max_rat
        EXISTS (
            SELECT FROM loyalty_redemption
            WHERE store_id = %(store_id)s AND order_id = %(order_id)s
-             AND status IN ('held', 'committed')
-       )
+             AND status = ANY(%(live)s)
+       ) AS order_is_taken
 FROM loyalty_member AS member CROSS JOIN loyalty_program AS program
-WHERE member.id = %(member_id)s AND program.id = 1
+WHERE member.id = %(member_id)s AND program.id = %(program_id)s
 FOR UPDATE OF member
 """
 
@@ -81,10 +81,10 @@ INSERT INTO loyalty_redemption (
     store_id, order_id, member_id, order_total, points, discount, status, hold_expires_at,
     debit_entry_id, created_at
 )
-SELECT %(store_id)s, %(order_id)s, member.id, %(order_total)s, %(points)s, %(discount)s, 'held',
-       %(hold_expires_at)s, entry.id, %(now)s
+SELECT %(store_id)s, %(order_id)s, member.id, %(order_total)s, %(points)s, %(discount)s,
+       %(status)s, %(hold_expires_at)s, entry.id, %(now)s
 FROM member CROSS JOIN entry
-RETURNING id, debit_entry_id, (SELECT balance FROM member)
+RETURNING id, debit_entry_id, (SELECT balance FROM member) AS balance
 """
 
 
@@ -92,9 +92,10 @@ def redemption_hold(
     *, store: Store, member: Member, order_id: str, order_total: Decimal, points: int
 ) -> Redemption:
     """Debit the points for a discount on the order, held until committed."""
-    parameters = {"store_id": store.pk, "member_id": member.pk, "order_id": order_id}
     with transaction.atomic(), connection.cursor() as cursor:
-        phone, balance, program, order_is_taken = _read_for_hold(cursor, parameters)
+        phone, balance, program, order_is_taken = _read_for_hold(
+            cursor, store=store, member=member, order_id=order_id
+        )
         _refuse_outside_limits(program, order_total=order_total, points=points)
         if order_is_taken:
             raise _order_has_live_redemption(order_id)
@@ -116,32 +117,40 @@ def redemption_hold(
             # Another member's hold on the same order won a race; leaving the block rolls
             # this one back whole, so no savepoint is needed.
             raise _order_has_live_redemption(order_id) from None
-        row = cursor.fetchone()
-        if row is None:
+        written = fetch_named(cursor)
+        if written is None:
             raise RuntimeError(f"member {member.pk}: lots hold fewer points than the balance")
-        redemption.pk, redemption.debit_entry_id, redemption.member.balance = row
+        redemption.pk = written["id"]
+        redemption.debit_entry_id = written["debit_entry_id"]
+        redemption.member.balance = written["balance"]
         return redemption
 
 
-def _read_for_hold(cursor, parameters: dict):
+def _read_for_hold(cursor, *, store: Store, member: Member, order_id: str):
     """Lock the member; its phone and balance, the rules, and whether the order is taken."""
+    parameters = {
+        "store_id": store.pk,
+        "member_id": member.pk,
+        "order_id": order_id,
+        "live": list(Redemption.LIVE),
+        "program_id": Program.SINGLETON_ID,
+    }
     cursor.execute(HOLD_READ, parameters)
-    row = cursor.fetchone()
+    row = fetch_named(cursor)
     if row is None:
         # The rules were never saved: their defaults are written once, then read.
         Program.current()
         cursor.execute(HOLD_READ, parameters)
-        row = cursor.fetchone()
+        row = fetch_named(cursor)
     if row is None:
-        raise Member.DoesNotExist(f"member {parameters['member_id']} does not exist")
-    phone, balance, rate, ratio, min_points, hold_minutes, order_is_taken = row
+        raise Member.DoesNotExist(f"member {member.pk} does not exist")
     program = Program(
-        redeem_rate=rate,
-        redeem_max_ratio=ratio,
-        redeem_min_points=min_points,
-        hold_minutes=hold_minutes,
+        redeem_rate=row["redeem_rate"],
+        redeem_max_ratio=row["redeem_max_ratio"],
+        redeem_min_points=row["redeem_min_points"],
+        hold_minutes=row["hold_minutes"],
     )
-    return phone, balance, program, order_is_taken
+    return row["phone"], row["balance"], program, row["order_is_taken"]
 
 
 def _write_parameters(redemption: Redemption) -> dict:
@@ -155,6 +164,7 @@ def _write_parameters(redemption: Redemption) -> dict:
         "points": redemption.points,
         "discount": redemption.discount,
         "hold_expires_at": redemption.hold_expires_at,
+        "status": Redemption.Status.HELD,
         "now": redemption.created_at,
     }
 

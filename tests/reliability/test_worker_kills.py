@@ -22,6 +22,7 @@ from accounts.models import SmsMessage
 from accounts.sms_delivery import sms_stranded_ids
 from config.celery import app as celery_app
 from loyalty.models import ExpiryReminder, LedgerEntry, Program
+from loyalty.services.points import credit_many_statement
 from loyalty.services.reminders import reminder_text
 from tests.expiry_ledger import ledger_after_one_run, ledger_by_member
 from tests.invariants import assert_ledger_consistent
@@ -183,37 +184,22 @@ def seed_expiring_lots() -> list[tuple[str, str]]:
 
 def seed_earned_lots(cursor, *, lots: int, expiry: str, params: dict) -> None:
     """`lots` earn entries and lots per member, numbered k = 0 … lots - 1 and expiring
-    as the SQL expression `expiry` (of k and member.id) says, with running balances."""
+    as the SQL expression `expiry` (of k and member.id) says, credited by the core."""
     cursor.execute(
-        """
-        INSERT INTO loyalty_ledgerentry (
-            member_id, kind, points, balance_after, job, reference, reason, created_at
-        )
-        SELECT member.id, 'earn', credit.points,
-               SUM(credit.points) OVER (PARTITION BY member.id ORDER BY credit.k),
-               '', 'seed-' || credit.k, '', %s
-        FROM loyalty_member AS member CROSS JOIN LATERAL (
-            SELECT k, 1 + (member.id * 7 + k * 13) %% 100 AS points
-            FROM generate_series(0, %s) AS k
-        ) AS credit
-        ORDER BY member.id, credit.k
-        """,
-        [timezone.now() - timedelta(days=300), lots - 1],
-    )
-    cursor.execute(
-        f"""
-        INSERT INTO loyalty_lot (member_id, entry_id, points, remaining, expires_at, created_at)
-        SELECT member.id, entry.id, entry.points, entry.points, {expiry}, entry.created_at
-        FROM loyalty_ledgerentry AS entry
-        JOIN loyalty_member AS member ON member.id = entry.member_id
-        CROSS JOIN LATERAL (SELECT substr(entry.reference, 6)::int AS k) AS seed
-        """,
-        params,
-    )
-    cursor.execute(
-        "UPDATE loyalty_member AS member SET balance = lots.points FROM ("
-        "  SELECT member_id, SUM(points) AS points FROM loyalty_lot GROUP BY member_id"
-        ") AS lots WHERE member.id = lots.member_id"
+        credit_many_statement(
+            credits="SELECT member.id AS member_id, k AS seq,"
+            " 1 + (member.id * 7 + k * 13) %% 100 AS points,"
+            f" {expiry} AS expires_at, 'seed-' || k AS reference"
+            " FROM loyalty_member AS member CROSS JOIN generate_series(0, %(last)s) AS k"
+        ),
+        {
+            **params,
+            "last": lots - 1,
+            "kind": LedgerEntry.Kind.EARN,
+            "store_id": None,
+            "job": "",
+            "now": timezone.now() - timedelta(days=300),
+        },
     )
 
 
