@@ -35,8 +35,8 @@ from bench.common import (  # noqa: E402
 # What both runs must leave behind, whatever wrote it.
 FINGERPRINT = """
     SELECT
-        (SELECT COUNT(*) FROM loyalty_ledgerentry WHERE kind = 'expire'),
-        (SELECT COALESCE(SUM(points), 0) FROM loyalty_ledgerentry WHERE kind = 'expire'),
+        (SELECT COUNT(*) FROM loyalty_ledgerentry WHERE kind = %(expire)s),
+        (SELECT COALESCE(SUM(points), 0) FROM loyalty_ledgerentry WHERE kind = %(expire)s),
         (SELECT COUNT(*) FROM loyalty_allocation),
         (SELECT COALESCE(SUM(remaining), 0) FROM loyalty_lot),
         (SELECT COALESCE(SUM(balance), 0) FROM loyalty_member)
@@ -222,8 +222,10 @@ def job_child(args) -> int:
 def fingerprint() -> tuple:
     from django.db import connection
 
+    from loyalty.models import LedgerEntry
+
     with connection.cursor() as cursor:
-        cursor.execute(FINGERPRINT)
+        cursor.execute(FINGERPRINT, {"expire": LedgerEntry.Kind.EXPIRE})
         return cursor.fetchone()
 
 
