@@ -8,8 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Q
-from django.db.models.functions import Greatest
+from django.db.models import Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,7 +24,12 @@ from config.errors import AppError
 from loyalty.models import Store
 
 from .models import RewardItem, RewardOrder
-from .services import normalize_code, reward_order_cancel, reward_order_fulfil
+from .services import (
+    normalize_code,
+    reward_item_stock_change,
+    reward_order_cancel,
+    reward_order_fulfil,
+)
 
 # Fulfilling and cancelling are the only changes an order admits.
 ORDER_HANDLING_PERMISSION = "catalog.change_rewardorder"
@@ -114,14 +118,12 @@ class RewardItemAdmin(admin.ModelAdmin):
     def stock_left(self, item):
         return gettext("unlimited") if item.stock is None else item.stock
 
-    @admin.display(description=_("on sale now"))
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_on_sale_now()
+
+    @admin.display(description=_("on sale now"), ordering="on_sale_now")
     def on_sale_now(self, item):
-        now = timezone.now()
-        return yes_no_icon(
-            item.is_active
-            and (item.active_from is None or item.active_from <= now)
-            and (item.active_until is None or item.active_until > now)
-        )
+        return yes_no_icon(item.on_sale_now)
 
     @admin.display(description=_("sale window"), ordering="active_from")
     def window(self, item):
@@ -139,20 +141,14 @@ class RewardItemAdmin(admin.ModelAdmin):
         if not change:
             super().save_model(request, obj, form, change)
             return
-        shown, wanted = form.cleaned_data.get("stock_shown"), form.cleaned_data["stock"]
         obj.save(
             update_fields=[
                 f.name for f in obj._meta.concrete_fields if not f.primary_key and f.name != "stock"
             ]
         )
-        if shown != wanted and (shown is None or wanted is None):
-            # Between limited and unlimited there is nothing to add to: the clerk's value holds.
-            RewardItem.objects.filter(pk=obj.pk).update(stock=wanted)
-        elif shown != wanted:
-            RewardItem.objects.filter(pk=obj.pk, stock__isnull=False).update(
-                stock=Greatest(F("stock") + (wanted - shown), 0)
-            )
-        obj.refresh_from_db(fields=["stock"])
+        reward_item_stock_change(
+            item=obj, shown=form.cleaned_data.get("stock_shown"), wanted=form.cleaned_data["stock"]
+        )
 
     @staticmethod
     def _image(item, css_class):

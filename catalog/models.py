@@ -7,6 +7,28 @@ from django.utils.translation import pgettext_lazy
 from loyalty.models import LedgerEntry, Member, Store
 
 
+def on_sale_now() -> Q:
+    """The one rule of what the catalog sells now: marked on sale, and within its
+    sale window (each end open when unset; the window's end is not in it)."""
+    now = timezone.now()
+    return (
+        Q(is_active=True)
+        & (Q(active_from__isnull=True) | Q(active_from__lte=now))
+        & (Q(active_until__isnull=True) | Q(active_until__gt=now))
+    )
+
+
+class RewardItemQuerySet(models.QuerySet):
+    def on_sale(self):
+        return self.filter(on_sale_now())
+
+    def with_on_sale_now(self):
+        """Each item with `on_sale_now`, True or False, by the rule above."""
+        return self.annotate(
+            on_sale_now=models.ExpressionWrapper(on_sale_now(), output_field=models.BooleanField())
+        )
+
+
 class RewardItem(models.Model):
     """Something a member can take for points (and maybe a cash part) from the catalog."""
 
@@ -34,6 +56,8 @@ class RewardItem(models.Model):
     )
     is_active = models.BooleanField(_("on sale"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = RewardItemQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("reward item")

@@ -1,6 +1,3 @@
-from django.db.models import Q
-from django.utils import timezone
-
 from loyalty.models import Member, Store
 
 from .models import RewardItem, RewardOrder
@@ -12,12 +9,7 @@ CATALOG_ITEMS_SHOWN = 200
 
 def catalog_items_available():
     """Items on sale now, cheapest first."""
-    now = timezone.now()
-    return RewardItem.objects.filter(
-        Q(active_from__isnull=True) | Q(active_from__lte=now),
-        Q(active_until__isnull=True) | Q(active_until__gt=now),
-        is_active=True,
-    ).order_by("points", "pk")[:CATALOG_ITEMS_SHOWN]
+    return RewardItem.objects.on_sale().order_by("points", "pk")[:CATALOG_ITEMS_SHOWN]
 
 
 def member_reward_orders(*, member: Member | None):

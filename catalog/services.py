@@ -7,6 +7,7 @@ import secrets
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +25,22 @@ CODE_SEPARATORS = re.compile(r"[\s-]")
 # The reason written on the entry that gives a cancelled order's points back; admin
 # shows it in the reader's language.
 CANCELLED_REASON = "reward order cancelled"
+
+
+def reward_item_stock_change(*, item: RewardItem, shown: int | None, wanted: int | None) -> None:
+    """A clerk changed the stock from `shown`, what the page showed, to `wanted`. Orders
+    take and cancellations put back while the page is open, so the change is added to
+    what is left now rather than written over it, never below zero. Between limited
+    (a number) and unlimited (None) there is nothing to add to: the clerk's value holds."""
+    if shown == wanted:
+        return
+    if shown is None or wanted is None:
+        RewardItem.objects.filter(pk=item.pk).update(stock=wanted)
+    else:
+        RewardItem.objects.filter(pk=item.pk, stock__isnull=False).update(
+            stock=Greatest(F("stock") + (wanted - shown), 0)
+        )
+    item.refresh_from_db(fields=["stock"])
 
 
 def reward_order_place(
@@ -138,15 +155,10 @@ def _place(*, member: Member, item: RewardItem, quantity: int, store: Store | No
 
 
 def _available_item(item_id: int) -> RewardItem:
-    item = RewardItem.objects.filter(pk=item_id).first()
+    item = RewardItem.objects.with_on_sale_now().filter(pk=item_id).first()
     if item is None:
         raise AppError("not_found", _("No reward item has this id."))
-    now = timezone.now()
-    if (
-        not item.is_active
-        or (item.active_from and item.active_from > now)
-        or (item.active_until and item.active_until <= now)
-    ):
+    if not item.on_sale_now:
         raise AppError(
             "item_unavailable",
             _("This reward is not available now."),

@@ -78,6 +78,12 @@ class ExpiryPolicy:
         return date(earned_on.year + self.count + 1, 1, 1)
 
 
+def new_points_expire_at(expiry_policy: str, credited_at: datetime) -> datetime | None:
+    """When points credited at `credited_at` expire under the program's expiry policy:
+    the one rule for every new lot, whether earned, adjusted or shown in a preview."""
+    return ExpiryPolicy.parse(expiry_policy).expires_at(credited_at)
+
+
 def validate_expiry_policy(text: str) -> None:
     try:
         ExpiryPolicy.parse(text)

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import translation
 from django_otp import DEVICE_ID_SESSION_KEY
 from rest_framework.test import APIClient
 
@@ -75,6 +76,14 @@ def _fresh_outbox_and_counters(settings):
     cache.clear()
     yield
     assert limit_keys_without_expiry() == []
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """LocaleMiddleware leaves the language of a request's Accept-Language active in the
+    thread; the next test starts in the shop's own language, whatever the last one asked."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

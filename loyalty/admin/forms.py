@@ -7,12 +7,12 @@ from django import forms
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from config.errors import AppError
 from loyalty.expiry import POLICY_BOUNDS, ExpiryPolicy
 from loyalty.models import Adjustment, Program
+from loyalty.services.adjustments import refuse_unadjustable_points
 from loyalty.services.program import RULE_FIELDS
 
-# One adjustment larger than this is a typing mistake, not a correction.
-MAX_ADJUSTMENT = 10_000_000
 PREVIEW = "_preview"
 
 _RATIO_RANGE = _(
@@ -48,17 +48,10 @@ class AdjustmentForm(forms.Form):
 
     def clean_points(self):
         points = self.cleaned_data["points"]
-        if points == 0:
-            raise forms.ValidationError(
-                _("Enter the points to add (50) or to take away (-50); zero moves nothing."),
-                code="zero",
-            )
-        if abs(points) > MAX_ADJUSTMENT:
-            raise forms.ValidationError(
-                _("An adjustment moves at most %(most)s points at once, either way."),
-                code="too_many",
-                params={"most": MAX_ADJUSTMENT},
-            )
+        try:
+            refuse_unadjustable_points(points)
+        except AppError as refusal:
+            raise forms.ValidationError(refusal.message, code="points") from None
         return points
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import staff_label
 from config.admin import ReadOnlyAdmin
 from config.errors import AppError
-from loyalty.expiry import ExpiryPolicy
+from loyalty.expiry import ExpiryPolicy, new_points_expire_at
 from loyalty.models import Adjustment, Program, ProgramChange
 from loyalty.services.adjustments import (
     ADJUST_PERMISSION,
@@ -28,7 +28,7 @@ from loyalty.services.adjustments import (
 )
 from loyalty.services.program import program_rules_update
 from loyalty.services.purchases import points_for_amount
-from loyalty.services.redemptions import cap_points, discount_for_points
+from loyalty.services.redemptions import cap_points, discount_for_points, redeemable_points
 
 from .forms import ProgramRulesForm
 from .ledger import MemberFilter, MemberRecordAdmin, adjustment_message, member_label, signed
@@ -46,7 +46,7 @@ def rules_preview(program: Program) -> dict:
     bills = []
     for bill in SAMPLE_BILLS:
         capped = cap_points(bill, program)
-        payable = capped if capped >= program.redeem_min_points else 0
+        payable = redeemable_points(order_total=bill, program=program, balance=None)
         bills.append(
             {
                 "amount": bill,
@@ -56,7 +56,7 @@ def rules_preview(program: Program) -> dict:
                 "below_minimum": 0 < capped < program.redeem_min_points,
             }
         )
-    expires_at = ExpiryPolicy.parse(program.expiry_policy).expires_at(timezone.now())
+    expires_at = new_points_expire_at(program.expiry_policy, timezone.now())
     return {"bills": bills, "expires_at": expires_at}
 
 

@@ -19,15 +19,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import AppError
+from loyalty.expiry import new_points_expire_at
 from loyalty.models import Adjustment, LedgerEntry, Member, Program
 from loyalty.selectors import points_adjusted_alone_today
 
 from .points import Cause, credit, debit, member_lock
-from .purchases import expires_at_for_new_points
 
 ADJUST_PERMISSION = "loyalty.adjust_points"
 APPROVE_PERMISSION = "loyalty.approve_adjustment"
 NOTE_MAX_LENGTH = Adjustment._meta.get_field("note").max_length
+# One adjustment larger than this is a typing mistake, not a correction.
+MAX_ADJUSTMENT = 10_000_000
 
 
 def adjustment_request(
@@ -100,10 +102,25 @@ def _approval_reason(*, member: Member, points: int, staff_user) -> str:
     return ""
 
 
+def refuse_unadjustable_points(points: int) -> None:
+    """The limits of one adjustment: at least one point, at most MAX_ADJUSTMENT, either way."""
+    if isinstance(points, bool) or not isinstance(points, int) or not points:
+        raise AppError(
+            "validation_error",
+            _("Enter the points to add (50) or to take away (-50); zero moves nothing."),
+        )
+    if abs(points) > MAX_ADJUSTMENT:
+        raise AppError(
+            "validation_error",
+            _("An adjustment moves at most %(most)s points at once, either way.")
+            % {"most": MAX_ADJUSTMENT},
+            details={"max_points": MAX_ADJUSTMENT, "requested": points},
+        )
+
+
 def _valid_request(*, points: int, reason: str, note: str) -> str:
     """Refuse what the model cannot hold or would hold wrongly; return the trimmed note."""
-    if isinstance(points, bool) or not isinstance(points, int) or not points:
-        raise AppError("validation_error", _("An adjustment moves at least one point."))
+    refuse_unadjustable_points(points)
     if reason not in Adjustment.Reason.values:
         raise AppError(
             "validation_error",
@@ -130,7 +147,7 @@ def _apply(adjustment: Adjustment, *, member: Member, decided_by) -> None:
             member=member,
             kind=LedgerEntry.Kind.ADJUST,
             points=adjustment.points,
-            expires_at=expires_at_for_new_points(),
+            expires_at=new_points_expire_at(Program.current().expiry_policy, timezone.now()),
             cause=cause,
         )
     else:

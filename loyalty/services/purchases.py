@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import AppError
-from loyalty.expiry import ExpiryPolicy
+from loyalty.expiry import new_points_expire_at
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase, Refund, Store
 
 from .points import Cause, credit_by_phone_ctes, debit, fetch_named, member_lock
@@ -34,12 +34,6 @@ class Recorded:
 def points_for_amount(amount: Decimal, earn_rate: Decimal) -> int:
     """floor(amount * rate): points are whole and never rounded up."""
     return int((amount * earn_rate).to_integral_value(rounding=ROUND_FLOOR))
-
-
-def expires_at_for_new_points(program: Program | None = None):
-    """When points credited now expire, under the program's current policy."""
-    program = program or Program.current()
-    return ExpiryPolicy.parse(program.expiry_policy).expires_at(timezone.now())
 
 
 def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal) -> Recorded:
@@ -129,7 +123,7 @@ def earn_parameters(*, store, phone, order_id, amount) -> dict:
         "phone": phone,
         "amount": amount,
         "points": points_for_amount(amount, _RULES["earn_rate"]),
-        "expires_at": ExpiryPolicy.parse(_RULES["expiry_policy"]).expires_at(now),
+        "expires_at": new_points_expire_at(_RULES["expiry_policy"], now),
         "now": now,
     }
 

@@ -46,12 +46,19 @@ def cap_points(order_total: Decimal, program: Program) -> int:
     return int(cap_value.to_integral_value(rounding=ROUND_FLOOR))
 
 
+def redeemable_points(*, order_total: Decimal, program: Program, balance: int | None) -> int:
+    """The most points a bill may be paid with: within the member's balance (None: any),
+    and the capped share of the bill; 0 when that is below the minimum per redemption."""
+    most = cap_points(order_total, program)
+    if balance is not None:
+        most = min(max(balance, 0), most)
+    return most if most >= program.redeem_min_points else 0
+
+
 def redemption_quote(*, member: Member, order_total: Decimal) -> Quote:
-    """The most a bill may be paid with points: 0 when that is below the minimum."""
+    """The most a bill may be paid with points, and what that takes off it."""
     program = Program.current()
-    most = min(max(member.balance, 0), cap_points(order_total, program))
-    if most < program.redeem_min_points:
-        most = 0
+    most = redeemable_points(order_total=order_total, program=program, balance=member.balance)
     return Quote(
         balance=member.balance,
         max_points=most,

@@ -14,6 +14,7 @@ from django.db import connections
 from config.errors import AppError
 from loyalty.models import Adjustment, LedgerEntry, Lot, Member, Program
 from loyalty.services.adjustments import (
+    MAX_ADJUSTMENT,
     adjustment_approve,
     adjustment_reject,
     adjustment_request,
@@ -327,6 +328,9 @@ def test_an_inactive_staff_member_cannot_adjust(member, clerk):
         (10, "bonus", "Not a reason of the list"),
         (10, "goodwill", "   "),
         (10, "goodwill", "x" * 501),
+        # The limit holds for every caller, not only the admin form.
+        (MAX_ADJUSTMENT + 1, "goodwill", "A typing mistake"),
+        (-(MAX_ADJUSTMENT + 1), "goodwill", "A typing mistake"),
     ],
 )
 def test_a_request_outside_the_rules_is_refused(member, clerk, points, reason, note):
