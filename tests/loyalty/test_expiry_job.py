@@ -22,6 +22,7 @@ from loyalty.models import Allocation, LedgerEntry, Lot, Member
 from loyalty.services import expiry
 from loyalty.services.expiry import points_expire
 from loyalty.services.points import Cause, credit, debit, member_lock
+from tests.concurrency import run_together
 from tests.factories import MemberFactory
 from tests.invariants import assert_ledger_consistent
 from tests.test_processes import created_test_database_url
@@ -298,23 +299,14 @@ def test_expiry_racing_many_redemptions_loses_no_point_and_never_deadlocks():
         give(member, 100, DUE_EARLIER)
         give(member, 100, DUE)
         give(member, 100, FUTURE)
-    start = threading.Barrier(len(members) + 1)
-
-    def redeem(member):
-        start.wait()
-        return spend(member, 120)
 
     def expire():
-        start.wait()
         runs = [points_expire(as_of=NOW, chunk_size=2)]
         while runs[-1].members_skipped:
             runs.append(points_expire(as_of=NOW, chunk_size=2))
         return runs
 
-    joins = [in_thread(lambda m=m: redeem(m)) for m in members]
-    job = in_thread(expire)
-    redemptions = [join() for join in joins]
-    runs = job()
+    *redemptions, runs = run_together([*(lambda m=m: spend(m, 120) for m in members), expire])
 
     # Each member's 300 points are now exactly: redeemed + expired + balance.
     for member, redemption in zip(members, redemptions, strict=True):
@@ -335,14 +327,8 @@ def test_two_runs_at_once_expire_everything_once():
     members = [MemberFactory() for _ in range(20)]
     for member in members:
         give(member, 100, DUE)
-    start = threading.Barrier(2)
 
-    def run():
-        start.wait()
-        return points_expire(as_of=NOW, chunk_size=3)
-
-    first, second = in_thread(run), in_thread(run)
-    runs = [first(), second()]
+    runs = run_together([lambda: points_expire(as_of=NOW, chunk_size=3)] * 2)
 
     assert sorted(r.members for r in runs) == [0, 20]
     assert all(len(expire_entries(m)) == 1 for m in members)

@@ -1,18 +1,18 @@
 """Expiry reminders: one SMS per member and expiry date, naming the points and the
 last valid day in the merchant's time zone; never sent twice."""
 
-import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import translation
 
 from accounts.models import SmsMessage
 from loyalty.models import ExpiryReminder, LedgerEntry, Member, Program
 from loyalty.services.points import Cause, credit, debit, member_lock
 from loyalty.services.reminders import expiry_reminders_send
+from tests.concurrency import run_together
 from tests.factories import MemberFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -176,21 +176,8 @@ def test_runs_at_the_same_time_send_each_reminder_once(sms_outbox):
     members = [MemberFactory() for _ in range(30)]
     for member in members:
         give(member, 100, AUGUST_1)
-    start = threading.Barrier(4)
-    counts = []
 
-    def run():
-        try:
-            start.wait()
-            counts.append(expiry_reminders_send(now=NOW, chunk_size=7))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    counts = run_together([lambda: expiry_reminders_send(now=NOW, chunk_size=7)] * 4)
 
     assert sum(counts) == 30
     assert SmsMessage.objects.count() == 30
