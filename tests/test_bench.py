@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_processes import created_test_database_url
+from tests.processes import created_test_database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.services]
 

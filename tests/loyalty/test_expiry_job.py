@@ -25,7 +25,7 @@ from loyalty.services.points import Cause, credit, debit, member_lock
 from tests.concurrency import run_together
 from tests.factories import MemberFactory
 from tests.invariants import assert_ledger_consistent
-from tests.test_processes import created_test_database_url
+from tests.processes import created_test_database_url
 
 NOW = timezone.now()
 DUE = NOW - timedelta(days=2)
