@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from loyalty.models import Allocation, LedgerEntry, Lot, Member
 from loyalty.services import expiry
 from loyalty.services.expiry import points_expire
 from loyalty.services.points import Cause, credit, debit, member_lock
+from tests.beat import beat_started_at
 from tests.concurrency import run_together
 from tests.factories import MemberFactory
 from tests.invariants import assert_ledger_consistent
@@ -224,6 +225,32 @@ def in_thread(target):
         return outcome["result"]
 
     return join
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_beat_expires_the_due_points_at_the_set_time_and_only_then():
+    midnight = datetime(2026, 7, 7, tzinfo=ZoneInfo("Asia/Shanghai"))
+    run_at = midnight.replace(
+        hour=django_settings.EXPIRY_RUN_HOUR, minute=django_settings.EXPIRY_RUN_MINUTE
+    )
+
+    with beat_started_at(midnight - timedelta(hours=1)) as beat:
+        member = MemberFactory()
+        give(member, 100, midnight)
+        give(member, 50, midnight + timedelta(days=30))
+
+        # due at midnight, yet left alone until the job's time
+        beat.run_until(run_at - timedelta(seconds=1))
+        assert balance(member) == 150
+
+        beat.run_until(run_at + timedelta(hours=1))
+        assert beat.sent.count("loyalty.tasks.points_expire") == 1
+
+    assert balance(member) == 50
+    [entry] = expire_entries(member)
+    assert run_at <= entry.created_at < run_at + timedelta(minutes=1)  # beat woke each minute
+    assert_ledger_consistent()
 
 
 @pytest.mark.postgres
