@@ -61,6 +61,8 @@ REMINDER_KILL_STEP = 6
 @pytest.fixture
 def worker(transactional_db, tmp_path):
     """A worker whose texts go to a file in tmp_path, one JSON line per text sent."""
+    # pytest shows what a test printed when it fails, however it fails.
+    print(f"kill points from LOYALTY_FAULT_SEED={SEED}")
     purge_texts_queue()
     worker = start_worker(
         tmp_path,
