@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 PHONE = "+8613800138000"
 BYSTANDER = "+8613900139000"
-DOCS = settings.BASE_DIR / "docs" / "invariants.md"
+DOCS = settings.BASE_DIR / "docs/invariants.md"
 BREACH = re.compile(r"^member (\d+): invariant (\d+): ", re.MULTILINE)
 
 
