@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.test_processes import free_port
+from tests.processes import free_port
 
 START_SECONDS = 120
 # Celery warns a worker started as root; a newcomer's shell is not root, this machine's is.

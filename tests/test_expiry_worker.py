@@ -4,22 +4,18 @@ leaves a ledger equal to that of an uninterrupted run once the task is redone.""
 
 import os
 import signal
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from loyalty.models import LedgerEntry
 from loyalty.services.points import credit_many_statement
 from tests.expiry_ledger import ledger_after_one_run, ledger_by_member
 from tests.invariants import assert_ledger_consistent
-from tests.test_processes import created_test_database_url, start_child, stop_children
+from tests.processes import created_test_database_url, start_worker, stop_worker
 
 pytestmark = [
     pytest.mark.services,
@@ -32,7 +28,6 @@ MEMBERS = 1500
 DUE_LOTS_PER_MEMBER = 5
 # Small chunks: the run has many transactions, so there is a middle to kill it in.
 CHUNK_SIZE = 20
-WAIT_SECONDS = 30
 TASK = "loyalty.tasks.points_expire"
 
 
@@ -40,59 +35,20 @@ TASK = "loyalty.tasks.points_expire"
 def worker(transactional_db, tmp_path):
     """One Celery worker on a queue of its own, so no other run's tasks reach it and
     a task it leaves unacknowledged is never handed to anyone else."""
-    queue = f"expiry-test-{os.getpid()}-{time.monotonic_ns()}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": created_test_database_url(),
-        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
-        "LOYALTY_VAR_DIR": str(tmp_path),
-        "EXPIRY_CHUNK_SIZE": str(CHUNK_SIZE),
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "config", "worker"),
-        *("--loglevel=info", "--concurrency=1", "--queues", queue),
-        *("--hostname", f"{queue}@%h"),
-    ]
-    child = start_child("worker", command, env, tmp_path)
+    worker = start_worker(tmp_path, EXPIRY_CHUNK_SIZE=str(CHUNK_SIZE))
     try:
-        wait_until(lambda: " ready." in child.output(), "the worker never got ready", child)
-        yield Worker(child, queue)
+        yield worker
     finally:
-        stop_children([child])
-        with celery_app.connection_for_write(os.environ["REDIS_URL"]) as broker:
-            broker.default_channel.queue_delete(queue)
-
-
-class Worker:
-    def __init__(self, child, queue):
-        self.child = child
-        self.queue = queue
-
-    def send_expiry(self):
-        with celery_app.connection_for_write(os.environ["REDIS_URL"]) as broker:
-            celery_app.send_task(TASK, queue=self.queue, connection=broker)
-
-    def pool_processes(self) -> list[int]:
-        """The pids of the worker's pool processes (the children that run tasks)."""
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.child.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
+        stop_worker(worker)
 
 
 def test_the_worker_runs_the_expiry_job_from_the_broker(worker):
     as_of = seed_ledger()
     expected = ledger_after_one_run(as_of)
 
-    worker.send_expiry()
+    worker.send(TASK)
 
-    wait_until(lambda: "succeeded" in worker.child.output(), "the job never finished", worker)
+    worker.wait_until(lambda: "succeeded" in worker.output(), "the job never finished")
     assert ledger_by_member() == expected
     assert_ledger_consistent()
 
@@ -107,20 +63,19 @@ def test_a_worker_killed_mid_run_redoes_the_job_and_the_ledger_is_as_if_uninterr
     blocker = psycopg.connect(created_test_database_url())
     blocker.execute("SELECT id FROM loyalty_lot WHERE member_id = %s FOR UPDATE", [middle])
     try:
-        worker.send_expiry()
-        wait_until(lambda: waiting_on_a_lock() == 1, "the run never reached the lot", worker)
+        worker.send(TASK)
+        worker.wait_until(lambda: waiting_on_a_lock() == 1, "the run never reached the lot")
         done_before_the_kill = expire_entry_count()
         assert 0 < done_before_the_kill < MEMBERS
-        [pool_process] = worker.pool_processes()
-        os.kill(pool_process, signal.SIGKILL)
+        os.kill(worker.pool_process(), signal.SIGKILL)
     finally:
         blocker.rollback()
         blocker.close()
 
     # The worker hands the task back to the broker (acks_late, reject_on_worker_lost)
     # and a new pool process runs it again, after the killed one's transaction rolled back.
-    wait_until(lambda: "succeeded" in worker.child.output(), "the job was never redone", worker)
-    assert "SIGKILL" in worker.child.output()
+    worker.wait_until(lambda: "succeeded" in worker.output(), "the job was never redone")
+    assert "SIGKILL" in worker.output()
     assert ledger_by_member() == expected
     assert_ledger_consistent()
 
@@ -169,13 +124,3 @@ def waiting_on_a_lock() -> int:
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0]
-
-
-def wait_until(condition, failure: str, worker) -> None:
-    child = getattr(worker, "child", worker)
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        assert child.process.poll() is None, f"the worker exited\n{child.output()}"
-        if time.monotonic() > deadline:
-            pytest.fail(f"{failure} within {WAIT_SECONDS}s\n{child.output()}")
-        time.sleep(0.1)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from django.db.models import (
     BigIntegerField,
     Case,
+    Count,
     F,
     OuterRef,
     Q,
@@ -32,6 +33,9 @@ NEVER_NEGATIVE_DEBITS = (
     LedgerEntry.Kind.ADJUST,
     LedgerEntry.Kind.EXPIRE,
 )
+# A store keys a purchase by its order id and a refund by order and refund id, and the
+# entry carries that key as its reference (order ids hold no "/", so the keys never clash).
+STORE_KEYED_KINDS = (LedgerEntry.Kind.EARN, LedgerEntry.Kind.EARN_REVERSAL)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def _chunk_breaches(balances: dict[int, int]) -> Iterator[Breach]:
     yield from _entries_moved_lots_by_their_points(ids)
     yield from _balance_after_is_running_sum(ids)
     yield from _spending_never_went_negative(ids)
+    yield from _no_store_request_moved_points_twice(ids)
 
 
 def _balance_is_sum_of_entries(balances):
@@ -204,3 +209,21 @@ def _spending_never_went_negative(ids):
             "6",
             f"entry {entry['pk']} ({entry['kind']}) left a negative balance",
         )
+
+
+def _no_store_request_moved_points_twice(ids):
+    """Two entries of one kind with one store's key are one purchase or refund that
+    moved points twice. A request retried with an Idempotency-Key leaves no key in the
+    ledger to compare: the key's unique constraint holds it to one answer."""
+    repeated = (
+        LedgerEntry.objects.filter(
+            member_id__in=ids, kind__in=STORE_KEYED_KINDS, store__isnull=False
+        )
+        .values("member_id", "kind", "store_id", "reference")
+        .annotate(entries=Count("pk"))
+        .filter(entries__gt=1)
+        .order_by("member_id", "kind", "store_id", "reference")
+    )
+    for row in repeated:
+        key = f"{row['reference']} of store {row['store_id']}"
+        yield Breach(row["member_id"], "7", f"{row['entries']} {row['kind']} entries for {key}")

@@ -2,7 +2,6 @@
 for known and unknown phones; failed logins slowed down; a reset kills old tokens."""
 
 import re
-import threading
 import time
 from datetime import datetime, timedelta
 from unittest import mock
@@ -16,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import User
-from config.errors import AppError
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -518,25 +517,15 @@ def test_parallel_guesses_get_no_more_tries_than_the_limit(settings, customer):
     """The count is taken before the password is checked: 40 guesses at once from one
     address, each checked as slowly as a real hash, get exactly the limit through."""
     settings.LOGIN_FAILURES_PER_PHONE_AND_IP = 5
-    start = threading.Barrier(40)
-    answers = []
 
     def slow_wrong_password(**credentials):
         time.sleep(0.05)
 
     def guess():
-        start.wait()
-        try:
-            services.tokens_for_login(phone=KNOWN, password="guess", client_ip="10.6.6.6")
-        except AppError as refused:
-            answers.append(refused.code)
+        return services.tokens_for_login(phone=KNOWN, password="guess", client_ip="10.6.6.6")
 
     with mock.patch.object(services, "authenticate", side_effect=slow_wrong_password):
-        threads = [threading.Thread(target=guess) for _ in range(40)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = [refused.code for refused in run_together([guess] * 40)]
 
     assert answers.count("not_authenticated") == 5
     assert answers.count("throttled") == 35

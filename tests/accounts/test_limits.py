@@ -2,7 +2,6 @@
 expiry, never more events through than the cap, in Redis and in local memory."""
 
 import os
-import threading
 import time
 
 import pytest
@@ -10,6 +9,7 @@ import redis
 from django.core.cache import cache
 
 from accounts.limits import Backoff, Limit, limit_keys_without_expiry
+from tests.concurrency import run_together
 
 PHONES = [f"+86137{n:08d}" for n in range(30)]
 
@@ -23,22 +23,6 @@ def counters(request, settings):
         pytest.skip("needs Redis (REDIS_URL)")
     cache.clear()
     return request.param
-
-
-def in_parallel(threads: int, target) -> list:
-    start = threading.Barrier(threads)
-    results = []
-
-    def run():
-        start.wait()
-        results.append(target())
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return results
 
 
 @pytest.mark.services
@@ -57,7 +41,7 @@ def test_hits_raced_across_window_edges_leave_no_counter_without_an_expiry():
                 hits += 1
         return hits
 
-    hits = sum(in_parallel(8, hammer))
+    hits = sum(run_together([hammer] * 8))
 
     assert hits > 3 * len(PHONES), "the race needs hits across several window edges"
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
@@ -68,7 +52,7 @@ def test_hits_raced_across_window_edges_leave_no_counter_without_an_expiry():
 def test_parallel_hits_never_overshoot_a_cap(counters):
     limit = Limit("parallel", 5, 60)
 
-    allowed = in_parallel(20, lambda: limit.hit(PHONES[0]))
+    allowed = run_together([lambda: limit.hit(PHONES[0])] * 20)
 
     assert allowed.count(True) == 5
     assert limit.count(PHONES[0]) == 5
@@ -107,7 +91,7 @@ def test_giving_back_never_goes_below_zero_nor_creates_a_counter(counters):
 def test_parallel_attempts_past_the_free_ones_are_admitted_one_at_a_time(counters):
     backoff = Backoff("parallel-backoff", free_attempts=3, max_delay_seconds=60, window_seconds=60)
 
-    waits = in_parallel(20, lambda: backoff.admit(PHONES[0]))
+    waits = run_together([lambda: backoff.admit(PHONES[0])] * 20)
 
     # Three free, one more that closes the gate for a second, the rest told to wait
     assert waits.count(0) == 4

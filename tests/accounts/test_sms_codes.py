@@ -4,7 +4,6 @@ replaced by the next code; and the caps on sending them per phone, per client IP
 and in total."""
 
 import re
-import threading
 from datetime import datetime, timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from accounts import services
 from accounts.limits import Limit
 from accounts.models import SmsCode, User
 from config.errors import AppError
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -496,17 +496,7 @@ def test_the_service_refuses_past_a_cap_with_throttled(issue):
 
 def test_concurrent_requests_never_overshoot_a_cap():
     limit = Limit("test-concurrent", 5, 60)
-    start = threading.Barrier(20)
-    allowed = []
 
-    def hit():
-        start.wait()
-        allowed.append(limit.hit("+8613800138000"))
-
-    threads = [threading.Thread(target=hit) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    allowed = run_together([lambda: limit.hit("+8613800138000")] * 20)
 
     assert allowed.count(True) == 5

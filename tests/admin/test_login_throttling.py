@@ -3,18 +3,17 @@ checked (accounts/login_guard.py): a wrong password and a wrong code are both a
 failed login, and the login page says how long to wait."""
 
 import re
-import threading
 from unittest import mock
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.staff_otp import staff_recovery_codes_issue
+from tests.concurrency import run_together
 from tests.staff_otp import app_code, authenticator_app
 
 PHONE = "+8613900000009"
@@ -55,22 +54,11 @@ def test_forty_parallel_wrong_passwords_get_the_limit_checked_then_the_right_one
         checked.append(raw_password)
         return check_password(user, raw_password)
 
-    start = threading.Barrier(40)
-    answers = []
-
     def guess(number: int):
-        start.wait()
-        try:
-            answers.append(password_step(Client(), PHONE, f"guess {number}", ATTACKER).status_code)
-        finally:
-            connection.close()
+        return lambda: password_step(Client(), PHONE, f"guess {number}", ATTACKER).status_code
 
     with mock.patch.object(User, "check_password", counted_check):
-        threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers = run_together([guess(n) for n in range(40)])
         browser = Client()
         right = password_step(browser, PHONE, PASSWORD, ATTACKER)
 

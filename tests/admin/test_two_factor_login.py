@@ -2,14 +2,12 @@
 authenticator app, or a one-use recovery code. Every login here goes through the
 forms, as a person (or an attacker with a stolen password) would."""
 
-import threading
 from base64 import b32encode
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
@@ -18,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from accounts.staff_otp import RECOVERY_CODE_COUNT, staff_recovery_codes_issue
 from tests.admin import messages_of, staff_member
+from tests.concurrency import run_together
 from tests.staff_otp import app_code, authenticator_app, code_from_key
 
 LOGIN = "/admin/login/"
@@ -162,21 +161,10 @@ def test_a_recovery_code_sent_from_four_sessions_at_once_logs_in_one():
     browsers = [Client() for _ in range(4)]
     for browser in browsers:
         log_in(browser, SUPERUSER)
-    start = threading.Barrier(len(browsers))
-    answers = []
 
-    def send_code(browser):
-        start.wait()
-        try:
-            answers.append(give_code(browser, code).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send_code, args=(browser,)) for browser in browsers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = run_together(
+        [lambda b=browser: give_code(b, code).status_code for browser in browsers]
+    )
 
     assert sorted(answers) == [200, 200, 200, 302]
     assert [browser.get("/admin/").status_code for browser in browsers].count(200) == 1

@@ -12,7 +12,6 @@ Steps are small functions over one `Pos`, so that a new endpoint is a new step.
 """
 
 import importlib
-import os
 import subprocess
 import sys
 import urllib.request
@@ -27,14 +26,7 @@ from accounts.models import User
 from loyalty.services.members import member_link_user
 from loyalty.services.stores import store_create
 from tests.catalog.factories import PASSWORD, RewardItemFactory
-from tests.test_processes import (
-    Stack,
-    created_test_database_url,
-    free_port,
-    start_child,
-    stop_children,
-    wait_for_health,
-)
+from tests.processes import start_gunicorn, stop_children
 
 CONFIG = Path(__file__).with_name("openapi-python-client.yaml")
 PACKAGE = "loyalty_client"
@@ -107,27 +99,12 @@ class Pos:
 @pytest.fixture
 def web(transactional_db, tmp_path):
     """gunicorn on the test database, stopped however the test ends."""
-    # WhiteNoise warns at every start while STATIC_ROOT does not exist.
-    (tmp_path / "static").mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": created_test_database_url(),
-        "LOYALTY_VAR_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
     # One worker: the POS sends one request at a time.
-    command = [
-        *(sys.executable, "-m", "gunicorn", "config.wsgi"),
-        *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
-    ]
-    children = {"gunicorn": start_child("gunicorn", command, env, tmp_path)}
+    stack = start_gunicorn(tmp_path, workers=1)
     try:
-        stack = Stack(f"http://127.0.0.1:{port}", os.environ["REDIS_URL"], children)
-        wait_for_health(stack)
         yield stack
     finally:
-        stop_children(children.values())
+        stop_children(stack.children.values())
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ cancel of one order never both win."""
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections, transaction
@@ -18,6 +17,7 @@ from loyalty.models import LedgerEntry, Member
 from loyalty.services.points import member_lock
 from loyalty.services.stores import store_create
 from tests.catalog.factories import RewardItemFactory
+from tests.concurrency import run_together
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
@@ -26,23 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PHONE = "+8613800138000"
 MEMBERS = 12
 ROUNDS = 8
-
-
-def run_together(calls):
-    """Start every call at the same instant on its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait()
-            return call()
-        except AppError as refusal:
-            return refusal
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def refusal_codes(results):

@@ -2,14 +2,11 @@
 for a second staff member; nothing takes a balance below zero; each step needs its
 own permission; and a refusal moves nothing."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connections
 
 from config.errors import AppError
 from loyalty.models import Adjustment, LedgerEntry, Lot, Member, Program
@@ -20,6 +17,7 @@ from loyalty.services.adjustments import (
     adjustment_request,
 )
 from tests.admin import CLERK_PERMISSIONS, MANAGER_PERMISSIONS, staff_member
+from tests.concurrency import run_together
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
@@ -64,23 +62,6 @@ def balance(member) -> int:
 
 def adjust_entries(member):
     return list(member.entries.filter(kind=LedgerEntry.Kind.ADJUST))
-
-
-def run_together(calls):
-    """Start every call at the same instant on its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait()
-            return call()
-        except AppError as refusal:
-            return refusal
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_a_small_credit_applies_at_once_as_one_adjust_entry_by_the_clerk(member, clerk):

@@ -1,38 +1,20 @@
 """Races proven with real threads behind a barrier, against PostgreSQL row locks."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
 from config.errors import AppError
 from loyalty.models import LedgerEntry, Member, Purchase, Refund
 from loyalty.services.purchases import purchase_record, refund_record
+from tests.concurrency import run_together
 from tests.invariants import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+8613800138000"
 THREADS = 8
-
-
-def run_together(calls):
-    """Start every call at the same instant on its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait()
-            return call()
-        except AppError as refusal:
-            return refusal
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def purchase(store, order_id, amount, phone=PHONE):

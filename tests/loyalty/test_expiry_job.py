@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -22,9 +22,11 @@ from loyalty.models import Allocation, LedgerEntry, Lot, Member
 from loyalty.services import expiry
 from loyalty.services.expiry import points_expire
 from loyalty.services.points import Cause, credit, debit, member_lock
+from tests.beat import beat_started_at
+from tests.concurrency import run_together
 from tests.factories import MemberFactory
 from tests.invariants import assert_ledger_consistent
-from tests.test_processes import created_test_database_url
+from tests.processes import created_test_database_url
 
 NOW = timezone.now()
 DUE = NOW - timedelta(days=2)
@@ -224,6 +226,32 @@ def in_thread(target):
     return join
 
 
+@pytest.mark.services
+@pytest.mark.django_db
+def test_beat_expires_the_due_points_at_the_set_time_and_only_then():
+    midnight = datetime(2026, 7, 7, tzinfo=ZoneInfo("Asia/Shanghai"))
+    run_at = midnight.replace(
+        hour=django_settings.EXPIRY_RUN_HOUR, minute=django_settings.EXPIRY_RUN_MINUTE
+    )
+
+    with beat_started_at(midnight - timedelta(hours=1)) as beat:
+        member = MemberFactory()
+        give(member, 100, midnight)
+        give(member, 50, midnight + timedelta(days=30))
+
+        # due at midnight, yet left alone until the job's time
+        beat.run_until(run_at - timedelta(seconds=1))
+        assert balance(member) == 150
+
+        beat.run_until(run_at + timedelta(hours=1))
+        assert beat.sent.count("loyalty.tasks.points_expire") == 1
+
+    assert balance(member) == 50
+    [entry] = expire_entries(member)
+    assert run_at <= entry.created_at < run_at + timedelta(minutes=1)  # beat woke each minute
+    assert_ledger_consistent()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_member_locked_by_a_redemption_is_skipped_and_expired_by_the_next_run():
     busy, idle = MemberFactory(), MemberFactory()
@@ -294,23 +322,14 @@ def test_expiry_racing_many_redemptions_loses_no_point_and_never_deadlocks():
         give(member, 100, DUE_EARLIER)
         give(member, 100, DUE)
         give(member, 100, FUTURE)
-    start = threading.Barrier(len(members) + 1)
-
-    def redeem(member):
-        start.wait()
-        return spend(member, 120)
 
     def expire():
-        start.wait()
         runs = [points_expire(as_of=NOW, chunk_size=2)]
         while runs[-1].members_skipped:
             runs.append(points_expire(as_of=NOW, chunk_size=2))
         return runs
 
-    joins = [in_thread(lambda m=m: redeem(m)) for m in members]
-    job = in_thread(expire)
-    redemptions = [join() for join in joins]
-    runs = job()
+    *redemptions, runs = run_together([*(lambda m=m: spend(m, 120) for m in members), expire])
 
     # Each member's 300 points are now exactly: redeemed + expired + balance.
     for member, redemption in zip(members, redemptions, strict=True):
@@ -330,14 +349,8 @@ def test_two_runs_at_once_expire_everything_once():
     members = [MemberFactory() for _ in range(20)]
     for member in members:
         give(member, 100, DUE)
-    start = threading.Barrier(2)
 
-    def run():
-        start.wait()
-        return points_expire(as_of=NOW, chunk_size=3)
-
-    first, second = in_thread(run), in_thread(run)
-    runs = [first(), second()]
+    runs = run_together([lambda: points_expire(as_of=NOW, chunk_size=3)] * 2)
 
     assert sorted(r.members for r in runs) == [0, 20]
     assert all(len(expire_entries(m)) == 1 for m in members)

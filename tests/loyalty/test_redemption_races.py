@@ -2,13 +2,10 @@
 row locks: the balance never goes below zero, no hold ends in two states, and a
 retried request never spends twice."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -21,6 +18,7 @@ from loyalty.services.redemptions import (
     redemptions_release_expired,
 )
 from loyalty.services.stores import store_create
+from tests.concurrency import run_together
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
@@ -28,23 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+8613800138000"
 ROUNDS = 6
-
-
-def run_together(calls):
-    """Start every call at the same instant on its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait()
-            return call()
-        except AppError as refusal:
-            return refusal
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def refusal_codes(results):

@@ -2,7 +2,7 @@
 cancel; the cap and the rounding at their edges; the release of holds that ran out;
 replays; and bad input that changes nothing."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,6 @@ import time_machine
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from loyalty.models import (
     Allocation,
     IdempotentRequest,
@@ -23,6 +22,7 @@ from loyalty.models import (
 )
 from loyalty.services.redemptions import redemptions_release_expired
 from loyalty.tasks import holds_release
+from tests.beat import beat_started_at
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 
@@ -563,9 +563,25 @@ def test_reading_an_absurd_redemption_id_is_not_found(store_client, redemption_i
 # --- Release of holds that ran out --------------------------------------------------
 
 
-def test_the_release_job_runs_every_minute():
-    schedule = celery_app.conf.beat_schedule["release-expired-holds"]
-    assert schedule == {"task": "loyalty.tasks.holds_release", "schedule": 60.0}
+@pytest.mark.services
+def test_beat_releases_a_hold_within_the_minute_it_runs_out(store, store_client):
+    with at(2026, 8, 7, 10, 0):
+        earn(store=store, phone=PHONE, amount="300.00")
+        held = hold(store_client, 250, order_total="1000.00").json()
+    runs_out = parse_datetime(held["hold_expires_at"])
+    assert balance() == 50
+
+    with beat_started_at(datetime(2026, 8, 7, 10, 0, tzinfo=SHANGHAI)) as beat:
+        beat.run_until(runs_out - timedelta(seconds=1))
+        assert Redemption.objects.get().status == "held"
+
+        beat.run_until(runs_out + timedelta(minutes=1))
+
+    redemption = Redemption.objects.get()
+    assert redemption.status == "released"
+    assert runs_out <= redemption.closed_at < runs_out + timedelta(minutes=1)
+    assert balance() == 300
+    assert_ledger_consistent()
 
 
 def test_a_hold_not_committed_in_time_is_released_by_the_job(store, store_client):

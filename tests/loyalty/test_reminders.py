@@ -1,18 +1,20 @@
 """Expiry reminders: one SMS per member and expiry date, naming the points and the
 last valid day in the merchant's time zone; never sent twice."""
 
-import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connections, transaction
+from django.conf import settings as django_settings
+from django.db import transaction
 from django.utils import translation
 
 from accounts.models import SmsMessage
 from loyalty.models import ExpiryReminder, LedgerEntry, Member, Program
 from loyalty.services.points import Cause, credit, debit, member_lock
 from loyalty.services.reminders import expiry_reminders_send
+from tests.beat import beat_started_at
+from tests.concurrency import run_together
 from tests.factories import MemberFactory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -70,6 +72,26 @@ def test_a_member_is_told_the_points_and_the_last_valid_day(send, sms_outbox):
     assert (reminder.member, reminder.expires_at, reminder.points) == (member, AUGUST_1, 150)
     # Not worth sending once the points are gone.
     assert SmsMessage.objects.get().expires_at == AUGUST_1
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_beat_sends_the_reminders_at_the_set_hour_and_only_then():
+    morning = NOW.replace(hour=django_settings.EXPIRY_REMINDER_HOUR)
+
+    with beat_started_at(morning - timedelta(hours=1)) as beat:
+        give(MemberFactory(), 100, AUGUST_1)
+
+        beat.run_until(morning - timedelta(seconds=1))
+        assert not ExpiryReminder.objects.exists()
+
+        beat.run_until(morning + timedelta(hours=1))
+        assert beat.sent.count("loyalty.tasks.expiry_reminders_send") == 1
+
+    reminder = ExpiryReminder.objects.get()
+    assert (reminder.expires_at, reminder.points) == (AUGUST_1, 100)
+    assert morning <= reminder.sent_at < morning + timedelta(minutes=1)  # beat woke each minute
+    assert SmsMessage.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -175,21 +197,8 @@ def test_runs_at_the_same_time_send_each_reminder_once(sms_outbox):
     members = [MemberFactory() for _ in range(30)]
     for member in members:
         give(member, 100, AUGUST_1)
-    start = threading.Barrier(4)
-    counts = []
 
-    def run():
-        try:
-            start.wait()
-            counts.append(expiry_reminders_send(now=NOW, chunk_size=7))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    counts = run_together([lambda: expiry_reminders_send(now=NOW, chunk_size=7)] * 4)
 
     assert sum(counts) == 30
     assert SmsMessage.objects.count() == 30

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from loyalty.models import IdempotentRequest, LedgerEntry, Lot, Member, Purchase, Redemption
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
-from tests.test_processes import created_test_database_url
+from tests.processes import created_test_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

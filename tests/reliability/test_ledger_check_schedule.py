@@ -2,30 +2,46 @@
 what its last run found."""
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from celery.schedules import crontab
 from django.conf import settings
 from django.db.models import F
 
-from config.celery import app as celery_app
 from loyalty.models import LedgerCheckRun, Member
 from loyalty.tasks import ledger_check
 from tests.admin import staff_member
+from tests.beat import beat_started_at
 from tests.factories import earn
 
 TASK = "loyalty.tasks.ledger_check"
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the merchant's time zone, TIME_ZONE's default
 
 
-def test_beat_sends_the_ledger_check_every_night_at_the_set_hour():
-    [schedule] = [
-        entry["schedule"]
-        for entry in celery_app.conf.beat_schedule.values()
-        if entry["task"] == TASK
-    ]
+@pytest.mark.services
+@pytest.mark.django_db
+def test_beat_runs_the_ledger_check_once_a_night_at_the_set_hour(store):
+    earn(store=store, phone="+8613800138000", amount="300.00")
+    night = datetime(2026, 7, 7, settings.LEDGER_CHECK_HOUR, 0, tzinfo=SHANGHAI)
 
-    assert schedule == crontab(hour=settings.LEDGER_CHECK_HOUR, minute=0)
-    assert ledger_check.name == TASK
+    with beat_started_at(night - timedelta(hours=1)) as beat:
+        # nothing until the set hour
+        beat.run_until(night - timedelta(seconds=1))
+        assert TASK not in beat.sent
+        assert not LedgerCheckRun.objects.exists()
+
+        # then one check, run on the whole ledger, and no other that night
+        beat.run_until(night + timedelta(hours=1))
+        assert beat.sent.count(TASK) == 1
+        [run] = LedgerCheckRun.objects.all()
+        assert (run.members_checked, run.breach_count) == (1, 0)
+        assert night <= run.started_at < night + timedelta(minutes=1)  # beat woke each minute
+
+        # and the next one a day later
+        beat.run_until(night + timedelta(days=1, minutes=1), step=timedelta(minutes=10))
+        assert beat.sent.count(TASK) == 2
+        assert LedgerCheckRun.objects.count() == 2
 
 
 def dashboard_check(client) -> str:

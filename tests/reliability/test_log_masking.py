@@ -4,8 +4,6 @@ through the configured handler and in a real gunicorn and a real Celery worker."
 
 import io
 import logging
-import os
-import sys
 import urllib.request
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,16 +17,7 @@ from accounts.sms import SmsDeliveryError
 from accounts.sms_delivery import sms_message_send
 from config.errors import AppError
 from config.logging import PhoneMaskFilter, mask_phones
-from tests.test_processes import (
-    Stack,
-    created_test_database_url,
-    free_port,
-    start_child,
-    stop_children,
-    wait_for_health,
-)
-
-from .workers import broker_url, start_worker, stop_worker
+from tests.processes import start_gunicorn, start_worker, stop_children, stop_worker
 
 PHONE = "+8613800138000"
 MASKED = "+86138****8000"
@@ -184,31 +173,18 @@ def test_gunicorn_celery_and_django_records_and_tracebacks_are_masked():
 @pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
 def test_a_real_gunicorn_and_celery_worker_log_phones_masked(tmp_path):
     # given gunicorn writing its access log, as in the image, and a worker printing texts
-    port = free_port()
-    (tmp_path / "static").mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": created_test_database_url(),
-        "LOYALTY_VAR_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
-    gunicorn = start_child(
-        "gunicorn",
-        [
-            *(sys.executable, "-m", "gunicorn", "config.wsgi"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", "-"),
-        ],
-        env,
-        tmp_path,
-    )
-    worker = start_worker(tmp_path, SMS_BACKEND="console")
+    web = start_gunicorn(tmp_path, "--access-logfile", "-", workers=1)
+    gunicorn = web.children["gunicorn"]
+    try:
+        worker = start_worker(tmp_path, SMS_BACKEND="console")
+    except BaseException:
+        stop_children([gunicorn])
+        raise
     try:
         # when requests name a phone in their URLs, however written, and the worker
         # sends a text
-        url = f"http://127.0.0.1:{port}"
-        wait_for_health(Stack(url, broker_url(), {"gunicorn": gunicorn}))
         for phone in PHONES_IN_QUERIES:
-            with urllib.request.urlopen(f"{url}/healthz?phone={phone}", timeout=10):
+            with urllib.request.urlopen(f"{web.url}/healthz?phone={phone}", timeout=10):
                 pass
         message = SmsMessage.objects.create(
             phone=PHONE,

@@ -11,7 +11,6 @@ import os
 import pwd
 import re
 import socket
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,13 +22,13 @@ from django.conf import settings
 from loyalty.services.stores import store_create
 from tests import compose
 from tests.conftest import NGINX
-from tests.test_processes import (
+from tests.processes import (
     STARTUP_SECONDS,
     Stack,
-    created_test_database_url,
     free_port,
     post_json,
     start_child,
+    start_gunicorn,
     stop_children,
     wait_for_health,
 )
@@ -51,25 +50,11 @@ def store_key(transactional_db):
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path):
     """gunicorn as the compose stack's web service runs it, on a free port."""
-    port = free_port()
-    (tmp_path / "static").mkdir()
-    command = compose.command("web", {})
-    command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": created_test_database_url(),
-        "LOYALTY_VAR_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
-    child = start_child(
-        "gunicorn", [sys.executable, "-m", *command, "--workers", str(WORKERS)], env, tmp_path
-    )
-    stack = Stack(f"http://127.0.0.1:{port}", "", {"gunicorn": child})
+    stack = start_gunicorn(tmp_path, workers=WORKERS, command=compose.command("web", {}))
     try:
-        wait_for_health(stack)
         yield stack
     finally:
-        stop_children([child])
+        stop_children(stack.children.values())
 
 
 @pytest.fixture

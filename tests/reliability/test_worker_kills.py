@@ -10,10 +10,12 @@ failure names it. Each test takes about 15 s on two cores."""
 import json
 import os
 import random
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+import redis
 import time_machine
 from django.db import connection
 from django.utils import timezone
@@ -26,8 +28,7 @@ from loyalty.services.points import credit_many_statement
 from loyalty.services.reminders import reminder_text
 from tests.expiry_ledger import ledger_after_one_run, ledger_by_member
 from tests.invariants import assert_ledger_consistent
-
-from .workers import broker_idle, broker_url, kill_rounds, start_worker, stop_worker
+from tests.processes import Worker, broker_url, start_worker, stop_worker
 
 pytestmark = [
     pytest.mark.services,
@@ -37,6 +38,8 @@ pytestmark = [
 ]
 
 KILLS = 20
+# What the worker's main process logs, once, when its pool process died under a task.
+TASK_LOST = "Task handler raised error: WorkerLostError"
 SEED = int(os.environ.get("LOYALTY_FAULT_SEED") or random.SystemRandom().randrange(10**6))
 EXPIRE_TASK = "loyalty.tasks.points_expire"
 REMIND_TASK = "loyalty.tasks.expiry_reminders_send"
@@ -59,6 +62,8 @@ REMINDER_KILL_STEP = 6
 @pytest.fixture
 def worker(transactional_db, tmp_path):
     """A worker whose texts go to a file in tmp_path, one JSON line per text sent."""
+    # pytest shows what a test printed when it fails, however it fails.
+    print(f"kill points from LOYALTY_FAULT_SEED={SEED}")
     purge_texts_queue()
     worker = start_worker(
         tmp_path,
@@ -233,3 +238,35 @@ def purge_texts_queue() -> None:
     """Texts an earlier run left in the test Redis would be delivered here too."""
     with celery_app.connection_for_write(broker_url()) as broker:
         broker.default_channel.queue_purge(TEXTS_QUEUE)
+
+
+def broker_idle(queues: list[str]) -> bool:
+    """No task waits in `queues` and none taken from them is still out with a worker
+    (kombu keeps those in the `unacked` hash as [message, exchange, routing key])."""
+    client = redis.Redis.from_url(broker_url())
+    waiting = sum(client.llen(queue) for queue in queues)
+    out = [json.loads(entry)[2] for entry in client.hvals("unacked")]
+    return waiting == 0 and not set(out) & set(queues)
+
+
+def kill_rounds(worker: Worker, *, rounds: int, progress, step: int, seed: int) -> None:
+    """Kill the pool process `rounds` times while it runs a job, each time at a random
+    point: a random number (1 to `step`) of the job's units of work after the last
+    kill, then a random pause of up to 20 ms (about a chunk), so the kill lands anywhere
+    in a chunk: reading the next chunk, locking, writing, committing, queueing texts.
+
+    `progress()` counts the units the job has committed so far. Every kill must cost
+    the job its task (the worker logs it lost): a kill between two tasks proves nothing."""
+    rng = random.Random(seed)
+    for kill in range(rounds):
+        target = progress() + rng.randint(1, step)
+        worker.wait_until(
+            lambda target=target: progress() >= target,
+            f"seed {seed}, kill {kill + 1}: the job never got to {target}",
+        )
+        time.sleep(rng.uniform(0, 0.02))
+        worker.kill_pool_process()
+        worker.wait_until(
+            lambda kill=kill: worker.count(TASK_LOST) > kill,
+            f"seed {seed}, kill {kill + 1} did not cost the job its task",
+        )
