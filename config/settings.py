@@ -2,8 +2,8 @@
 
 With no variables set it runs on embedded defaults (the private PostgreSQL that
 `dev.py start` runs in var/postgres, a broker in files under var/, SMS printed to
-the console) so that a newcomer can start the whole service with one command. Production sets the variables listed in the
-README's table.
+the console) so that a newcomer can start the whole service with one command.
+Production sets the variables listed in the README's table.
 """
 
 from datetime import timedelta
@@ -93,11 +93,8 @@ TEMPLATES = [
 # PostgreSQL only: the ledger's guarantees rest on its row locks, triggers and SQL.
 # The default is the socket of the private server `dev.py start` runs (embedded_servers.py),
 # so manage.py reaches it while it runs.
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"postgres://postgres@/loyalty?host={quote(str(VAR_DIR / 'postgres'))}"
-    ),
-}
+PRIVATE_DATABASE_URL = f"postgres://postgres@/loyalty?host={quote(str(VAR_DIR / 'postgres'))}"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=PRIVATE_DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
 # The same backend, with a health check that needs no `SELECT 1` (config/postgresql).
