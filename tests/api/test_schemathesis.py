@@ -40,11 +40,11 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from accounts.erasure import customer_erase
 from catalog import services as catalog_services
 from catalog.services import reward_order_place
 from config.wsgi import application
 from loyalty.models import Member
+from loyalty.services.erasure import customer_erase
 from loyalty.services.redemptions import redemption_hold
 from loyalty.services.stores import store_create
 from tests.catalog.factories import PASSWORD, RewardItemFactory, customer_client
