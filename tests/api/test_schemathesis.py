@@ -21,8 +21,7 @@ case after it (on which Hypothesis would shrink towards the wrong example). The 
 cases of one test share its database, so a purchase may be refunded, replayed or conflicted
 with by the cases after it. It holds the world of the docs' examples: their member with
 points, their purchase, item 3, and a held redemption and a pending reward order (id 1)
-that the examples are pointed at. On SQLite the append-only ledger's trigger refuses the
-flush, so these tests run on PostgreSQL only.
+that the examples are pointed at.
 
 CI runs a fixed, derandomized sample (SCHEMATHESIS_MAX_EXAMPLES, default 25, per operation
 and identity); a bigger number explores more, e.g. SCHEMATHESIS_MAX_EXAMPLES=1000.
