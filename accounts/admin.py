@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from config.admin import ReadOnlyAdmin, yes_no_icon
+from core.admin import ReadOnlyAdmin, yes_no_icon
 
 from .models import SmsCode, SmsMessage, User
 from .permission_labels import permission_label

@@ -15,7 +15,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.api.views import client_ip
-from config.admin import ForgedInputRefusingMixin
+from core.admin import ForgedInputRefusingMixin
 
 from . import admin_two_factor
 from .login_guard import LoginThrottled, login_attempt_admit

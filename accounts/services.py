@@ -21,15 +21,15 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.services.members import member_link_user, member_text_language
 
 from .limits import Limit
 from .login_guard import LoginThrottled, login_attempt_admit
-from .models import SmsCode, SmsCodeRequest, SmsMessage, User
+from .models import SmsCode, SmsCodeRequest, User
 from .phones import phone_region
-from .sms_caps import sms_caps_take
-from .sms_delivery import STRANDED_AFTER
+from .sms.caps import sms_caps_take
+from .sms.delivery import STRANDED_AFTER, sms_enqueue
 
 Purpose = SmsCode.Purpose
 
@@ -86,6 +86,7 @@ def _code_request_answer(phone: str, purpose: str) -> None:
         sms_enqueue(
             phone=phone,
             body=_("This number already has an account. Forgot the password? Reset it in the app."),
+            expires_at=_code_expiry(),
         )
     elif purpose == Purpose.SIGNUP or owner is not None:
         sms_enqueue(phone=phone, body=_code_text(code, purpose), expires_at=_code_expiry())
@@ -190,17 +191,6 @@ def access_token_refresh(*, refresh: str) -> str:
     ):
         raise AppError("not_authenticated", _("The refresh token is not valid."))
     return str(token.access_token)
-
-
-def sms_enqueue(*, phone: str, body: str, expires_at=None) -> SmsMessage:
-    """Put a text in the outbox; a task sends it once the transaction commits."""
-    from .tasks import sms_deliver
-
-    message = SmsMessage.objects.create(
-        phone=phone, body=body, expires_at=expires_at or _code_expiry()
-    )
-    transaction.on_commit(lambda: sms_deliver.delay(message.pk))
-    return message
 
 
 def _refuse_unserved_region(phone: str) -> None:

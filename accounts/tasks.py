@@ -1,8 +1,9 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import services, sms_delivery
+from . import services
 from .sms import SmsDeliveryError
+from .sms import delivery as sms_delivery
 
 # Provider outages are usually short: 10 s, 20 s, 40 s, … up to 10 minutes.
 BACKOFF_BASE_SECONDS = 10

@@ -141,7 +141,7 @@ def seed(*, lots: int, members: int):
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from config.postgresql.operations import TRIGGERS_OFF
+    from core.postgresql.operations import TRIGGERS_OFF
     from loyalty.models import LedgerEntry
     from loyalty.services.points import credit_many_statement
 
@@ -199,7 +199,7 @@ def job_child(args) -> int:
 
     os.environ["DATABASE_URL"] = args.database_url
     setup_django()
-    from loyalty.services.expiry import points_expire
+    from loyalty.services.expiry_job import points_expire
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run = points_expire(

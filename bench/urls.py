@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from bench.seed import phone_of
 from config.urls import urlpatterns as app_urlpatterns
-from loyalty.api.pagination import NewestFirstRows
+from core.api.pagination import NewestFirstRows
 from loyalty.models import Store
 from loyalty.selectors import BALANCE_AND_EXPIRING_OF_USER, ENTRIES_OF_USER, LARGEST_ID
 from loyalty.services.purchases import EARN_STATEMENT, earn_parameters

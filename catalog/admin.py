@@ -18,9 +18,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.phones import InvalidPhone, mask_phone, normalize_phone
-from config.admin import ReadOnlyAdmin, yes_no_icon
-from config.converters import row_id
-from config.errors import AppError
+from core.admin import ReadOnlyAdmin, yes_no_icon
+from core.converters import row_id
+from core.errors import AppError
 from loyalty.models import Store
 
 from .models import RewardItem, RewardOrder

@@ -11,7 +11,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Store
 from loyalty.services.points import Cause, debit, member_lock, restore
 

@@ -62,7 +62,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Inside CommonMiddleware, which still redirects a path missing only its slash.
-    "config.errors.ApiPathNotFoundMiddleware",
+    "core.errors.ApiPathNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Which second factor, if any, verified the session's user: admin asks `is_verified()`.
@@ -97,8 +97,8 @@ PRIVATE_DATABASE_URL = f"postgres://postgres@/loyalty?host={quote(str(VAR_DIR / 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=PRIVATE_DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
-# The same backend, with a health check that needs no `SELECT 1` (config/postgresql).
-DATABASES["default"]["ENGINE"] = "config.postgresql"
+# The same backend, with a health check that needs no `SELECT 1` (core/postgresql).
+DATABASES["default"]["ENGINE"] = "core.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Parameters travel apart from the SQL, so psycopg prepares a statement a connection
@@ -170,7 +170,7 @@ SMS_CAP_PER_PHONE_PER_HOUR = env.int("SMS_CAP_PER_PHONE_PER_HOUR", default=5)
 SMS_CAP_PER_IP_PER_HOUR = env.int("SMS_CAP_PER_IP_PER_HOUR", default=20)
 SMS_CAP_TOTAL_PER_HOUR = env.int("SMS_CAP_TOTAL_PER_HOUR", default=1000)
 # A network is the /24 (IPv4) or /64 (IPv6) of the client's address; a number's prefix is
-# all but its last four digits (accounts/sms_caps.py).
+# all but its last four digits (accounts/sms/caps.py).
 SMS_CAP_PER_NETWORK_PER_HOUR = env.int("SMS_CAP_PER_NETWORK_PER_HOUR", default=60)
 SMS_CAP_PER_NUMBER_PREFIX_PER_HOUR = env.int("SMS_CAP_PER_NUMBER_PREFIX_PER_HOUR", default=30)
 # Failed logins (accounts/login_guard.py): hard limits per phone and address together and
@@ -202,8 +202,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -225,18 +225,18 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.openapi.name_input_components_as_their_serializers",
-        "config.openapi.password_min_length",
+        "core.openapi.name_input_components_as_their_serializers",
+        "core.openapi.password_min_length",
     ],
     # Named for what they are; a client generated from the schema gets these class names.
     "ENUM_NAME_OVERRIDES": {
-        "ErrorCode": "config.errors.ERROR_CODES",
+        "ErrorCode": "core.errors.ERROR_CODES",
         "RedemptionStatus": "loyalty.models.Redemption.Status",
         "RewardOrderStatus": "catalog.models.RewardOrder.Status",
         "TransactionKind": "loyalty.models.EntryKind",
         "SmsCodePurpose": "accounts.models.SmsCode.Purpose",
     },
-    # Ids in URLs (config/converters.py): what the converter matches, as the integer it is.
+    # Ids in URLs (core/converters.py): what the converter matches, as the integer it is.
     "PATH_CONVERTER_OVERRIDES": {
         "id": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 10**18 - 1},
     },
@@ -290,7 +290,7 @@ EXPIRY_REMINDER_CHUNK_SIZE = env.int("EXPIRY_REMINDER_CHUNK_SIZE", default=500)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_phones": {"()": "config.logging.PhoneMaskFilter"}},
+    "filters": {"mask_phones": {"()": "core.logging_filters.PhoneMaskFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {

@@ -8,8 +8,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import errors
-from config.converters import RowIdConverter
-from config.health import healthz
+from core.converters import RowIdConverter
+from core.health import healthz
 from loyalty.admin.dashboard import points_liability_view
 
 register_converter(RowIdConverter, "id")

@@ -12,7 +12,7 @@ from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from accounts.phones import mask_phone
 
-from .expiry import validate_expiry_policy
+from .expiry_policy import validate_expiry_policy
 
 
 class Program(models.Model):

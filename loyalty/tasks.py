@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from loyalty.services import expiry, reminders
+from loyalty.services import expiry_job, reminders
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.redemptions import redemptions_release_expired
 
@@ -33,7 +33,7 @@ def points_expire() -> int:
 
     Safe to run twice or in parallel, and after a worker died mid-run: what was
     expired stays expired once, what was not is expired now."""
-    run = expiry.points_expire(as_of=timezone.now())
+    run = expiry_job.points_expire(as_of=timezone.now())
     logger.info("expiry run: %s", run.summary())
     return run.lots
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections
 
-from config.errors import AppError
+from core.errors import AppError
 
 
 def run_together(calls):

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from config.api import local_iso
+from core.api.fields import local_iso
 
 TIMES = [
     datetime(2026, 11, 23, 10, 0, tzinfo=UTC),

@@ -8,8 +8,8 @@ from rest_framework.exceptions import ValidationError
 
 from accounts.phones import PHONE_INPUT
 from catalog.models import RewardOrder
-from config.errors import STATUS_BY_CODE
-from loyalty.api.fields import AmountField
+from core.api.fields import AmountField
+from core.errors import STATUS_BY_CODE
 from loyalty.models import EntryKind, Redemption
 
 

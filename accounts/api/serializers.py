@@ -6,9 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import SmsCode
-from config.api import NO_NUL_PATTERN, NON_BLANK_TEXT_PATTERN
-
-from .fields import PhoneField
+from core.api.fields import NO_NUL_PATTERN, NON_BLANK_TEXT_PATTERN, PhoneField
 
 CODE_PATTERN = re.compile(r"[0-9]{6}")
 PASSWORD_MAX_LENGTH = 128
@@ -36,7 +34,7 @@ class PasswordField(serializers.CharField):
 
 
 class PasswordFieldSchema(OpenApiSerializerFieldExtension):
-    """A password, which config.openapi gives the length AUTH_PASSWORD_VALIDATORS ask for.
+    """A password, which core.openapi gives the length AUTH_PASSWORD_VALIDATORS ask for.
     Their other rules (not common, not all digits, not like the phone) a schema cannot say."""
 
     target_class = PasswordField

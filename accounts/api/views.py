@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from accounts import services
-from config.api import ApiView
-from config.errors import error_responses
+from core.api.views import ApiView
+from core.errors import error_responses
 
 from . import serializers as s
 

@@ -1,7 +1,7 @@
 from django import template
 from django.conf import settings
 
-from accounts.sms_caps import sms_total_cap_trip
+from accounts.sms.caps import sms_total_cap_trip
 
 register = template.Library()
 

@@ -2,8 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import RewardOrder
-from config.api import NON_BLANK_TEXT_PATTERN
-from loyalty.api.fields import MoneyField, PhoneField
+from core.api.fields import NON_BLANK_TEXT_PATTERN, MoneyField, PhoneField
 from loyalty.api.serializers import MemberBrief
 
 MAX_QUANTITY = 20

@@ -6,10 +6,10 @@ from rest_framework.views import APIView
 
 from catalog import selectors
 from catalog.services import reward_order_cancel, reward_order_fulfil, reward_order_place
-from config.errors import AppError, error_responses
+from core.api.idempotency import respond_once
+from core.api.pagination import NewestFirstCursor
+from core.errors import AppError, error_responses
 from loyalty.api.customer_views import CustomerAPIView
-from loyalty.api.idempotency import respond_once
-from loyalty.api.pagination import NewestFirstCursor
 from loyalty.api.views import (
     IDEMPOTENCY_PARAMETER,
     RETRY_OF_A_CHANGE,

@@ -5,9 +5,17 @@ or deleted, by anyone."""
 from django.contrib import admin
 from rest_framework_api_key.models import APIKey
 
-from . import ledger, rules, stores
+from . import adjustments, ledger, members, program, purchases, redemptions, stores
 
-__all__ = ["ledger", "rules", "stores"]
+__all__ = [
+    "adjustments",
+    "ledger",
+    "members",
+    "program",
+    "purchases",
+    "redemptions",
+    "stores",
+]
 
 # The library's own key model is unused: store keys live in StoreAPIKey.
 admin.site.unregister(APIKey)

@@ -7,8 +7,8 @@ from django import forms
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
-from loyalty.expiry import POLICY_BOUNDS, ExpiryPolicy
+from core.errors import AppError
+from loyalty.expiry_policy import POLICY_BOUNDS, ExpiryPolicy
 from loyalty.models import Adjustment, Program
 from loyalty.services.adjustments import refuse_unadjustable_points
 from loyalty.services.program import RULE_FIELDS
@@ -55,7 +55,7 @@ class AdjustmentForm(forms.Form):
         return points
 
 
-# The expiry policies (loyalty/expiry.py) as a clerk picks them: a choice, and N beside it.
+# The expiry policies (loyalty/expiry_policy.py) as a clerk picks them: a choice, and N beside it.
 EXPIRY_CHOICES = [
     ("never", _("Never expire")),
     ("days", _("After N days")),

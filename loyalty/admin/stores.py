@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import ReadOnlyInline
+from core.admin import ReadOnlyInline
 from loyalty.models import Store, StoreAPIKey
 from loyalty.services.stores import store_api_key_issue, store_api_key_revoke
 

@@ -12,20 +12,15 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from accounts.api.authentication import CustomerTokenAuthentication, IsCustomer
-from config.api import ApiView, local_iso
-from config.errors import error_responses
+from core.api.fields import local_iso
+from core.api.pagination import NewestFirstRows
+from core.api.views import CustomerAPIView
+from core.errors import error_responses
 from loyalty import selectors
 from loyalty.history import entries_described
 from loyalty.services.members import member_language_set
 
 from . import serializers as s
-from .pagination import NewestFirstRows
-
-
-class CustomerAPIView(ApiView):
-    authentication_classes = [CustomerTokenAuthentication]
-    permission_classes = [IsCustomer]
 
 
 class MeView(CustomerAPIView):

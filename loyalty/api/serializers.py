@@ -1,9 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from core.api.fields import AmountField, MoneyField, PhoneField, PointsField, ReferenceField
 from loyalty.models import EntryKind, Redemption
-
-from .fields import AmountField, MoneyField, PhoneField, PointsField, ReferenceField
 
 
 class PurchaseInput(serializers.Serializer):

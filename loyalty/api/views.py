@@ -2,8 +2,10 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from config.api import ApiView, local_iso
-from config.errors import AppError, error_responses
+from core.api.fields import REFERENCE_SCHEMA, local_iso
+from core.api.idempotency import HEADER, KEY_PATTERN, replay_status, respond_once
+from core.api.views import StoreAPIView
+from core.errors import AppError, error_responses
 from loyalty import selectors
 from loyalty.models import Redemption
 from loyalty.services.purchases import purchase_record, refund_record
@@ -15,9 +17,6 @@ from loyalty.services.redemptions import (
 )
 
 from . import serializers as s
-from .authentication import IsStore, StoreAPIKeyAuthentication
-from .fields import REFERENCE_SCHEMA
-from .idempotency import HEADER, KEY_PATTERN, replay_status, respond_once
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -40,15 +39,6 @@ RETRY_OF_A_CHANGE = (
 
 def member_brief(member, balance: int) -> dict:
     return {"phone": member.phone, "balance": balance}
-
-
-class StoreAPIView(ApiView):
-    authentication_classes = [StoreAPIKeyAuthentication]
-    permission_classes = [IsStore]
-
-    @property
-    def store(self):
-        return self.request.user.store
 
 
 class PurchaseCreateView(StoreAPIView):

@@ -4,7 +4,7 @@ import django.core.serializers.json
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import loyalty.expiry
+import loyalty.expiry_policy
 from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
@@ -124,7 +124,7 @@ class Migration(migrations.Migration):
                 ('redeem_rate', models.PositiveIntegerField(default=100, help_text='Points that make 1.00 off a bill.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='redeem rate')),
                 ('redeem_max_ratio', models.DecimalField(decimal_places=2, default=Decimal('0.50'), help_text='The largest share of a bill that points may pay, between 0 and 1.', max_digits=3, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('1'))], verbose_name='redeem cap')),
                 ('redeem_min_points', models.PositiveIntegerField(default=100, verbose_name='minimum points per redemption')),
-                ('expiry_policy', models.CharField(default='months:12', help_text='never, days:N, months:N or year_end:N; applies to points earned from now on.', max_length=20, validators=[loyalty.expiry.validate_expiry_policy], verbose_name='expiry policy')),
+                ('expiry_policy', models.CharField(default='months:12', help_text='never, days:N, months:N or year_end:N; applies to points earned from now on.', max_length=20, validators=[loyalty.expiry_policy.validate_expiry_policy], verbose_name='expiry policy')),
                 ('reminder_days', models.PositiveSmallIntegerField(default=7, verbose_name='reminder lead time (days)')),
                 ('hold_minutes', models.PositiveSmallIntegerField(default=15, help_text='How long points held for a checkout stay held before they are released.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='hold minutes')),
                 ('adjustment_approval_threshold', models.PositiveIntegerField(default=1000, help_text='Staff adjustments above this many points need a second staff member.', verbose_name='adjustment approval threshold')),

@@ -3,7 +3,7 @@ and DELETE, so without this one a single statement could empty the ledger.
 
 The trigger fires for a TRUNCATE of the entries and for every TRUNCATE that cascades to
 them (of members, stores, staff). Django's flush still empties the database, where a
-superuser runs it: the project's PostgreSQL backend (config/postgresql) flushes with
+superuser runs it: the project's PostgreSQL backend (core/postgresql) flushes with
 `session_replication_role = replica`, which skips this trigger and which only a
 superuser may set."""
 

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
-from loyalty.expiry import new_points_expire_at
+from core.errors import AppError
+from loyalty.expiry_policy import new_points_expire_at
 from loyalty.models import Adjustment, LedgerEntry, Member, Program
 from loyalty.selectors import points_adjusted_alone_today
 

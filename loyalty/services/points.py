@@ -23,7 +23,7 @@ from datetime import datetime
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import Allocation, LedgerEntry, Lot, Member
 
 # Lots are read in batches while a debit walks them, so one debit never loads a

@@ -3,7 +3,7 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import Program, ProgramChange
 
 RULE_FIELDS = [

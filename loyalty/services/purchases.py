@@ -16,8 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
-from loyalty.expiry import new_points_expire_at
+from core.errors import AppError
+from loyalty.expiry_policy import new_points_expire_at
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase, Refund, Store
 
 from .points import Cause, credit_by_phone_ctes, debit, fetch_named, member_lock

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Program, Redemption, Store
 
 from .points import DEBIT_CTES, Cause, fetch_named, member_lock, refuse_beyond_balance, restore

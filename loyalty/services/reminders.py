@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.services import sms_enqueue
+from accounts.sms.delivery import sms_enqueue
 from loyalty.models import ExpiryReminder, Member, Program
 
 CLAIM = """

@@ -1,6 +1,6 @@
 from django.db import transaction
 
-from config.memory import BriefMemory
+from core.memory import BriefMemory
 from loyalty.models import Store, StoreAPIKey
 
 # A worker remembers a verified key this long instead of reading it on every request,

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.limits import Limit
 from accounts.models import SmsCode, User
-from config.errors import AppError
+from core.errors import AppError
 from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from catalog.models import RewardItem
 from catalog.services import reward_order_cancel, reward_order_place
 from loyalty.models import Member, Program
 from loyalty.services.adjustments import adjustment_request
-from loyalty.services.expiry import points_expire
+from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.program import program_rules_update
 from loyalty.services.purchases import refund_record

@@ -19,7 +19,7 @@ from accounts.models import User
 from catalog.services import reward_order_cancel, reward_order_place
 from loyalty.admin.dashboard import DASHBOARD_PERMISSION
 from loyalty.models import LedgerCheckRun, Member, Program
-from loyalty.services.expiry import points_expire
+from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import redemption_cancel, redemption_hold

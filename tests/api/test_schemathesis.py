@@ -21,8 +21,7 @@ case after it (on which Hypothesis would shrink towards the wrong example). The 
 cases of one test share its database, so a purchase may be refunded, replayed or conflicted
 with by the cases after it. It holds the world of the docs' examples: their member with
 points, their purchase, item 3, and a held redemption and a pending reward order (id 1)
-that the examples are pointed at. On SQLite the append-only ledger's trigger refuses the
-flush, so these tests run on PostgreSQL only.
+that the examples are pointed at.
 
 CI runs a fixed, derandomized sample (SCHEMATHESIS_MAX_EXAMPLES, default 25, per operation
 and identity); a bigger number explores more, e.g. SCHEMATHESIS_MAX_EXAMPLES=1000.
@@ -40,11 +39,11 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from accounts.erasure import customer_erase
 from catalog import services as catalog_services
 from catalog.services import reward_order_place
 from config.wsgi import application
 from loyalty.models import Member
+from loyalty.services.erasure import customer_erase
 from loyalty.services.redemptions import redemption_hold
 from loyalty.services.stores import store_create
 from tests.catalog.factories import PASSWORD, RewardItemFactory, customer_client

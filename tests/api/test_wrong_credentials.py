@@ -8,8 +8,7 @@ import pytest
 from django.urls import resolve
 from rest_framework.test import APIClient
 
-from accounts.api.authentication import CustomerTokenAuthentication
-from loyalty.api.authentication import StoreAPIKeyAuthentication
+from core.api.authentication import CustomerTokenAuthentication, StoreAPIKeyAuthentication
 from tests.api.test_authorization_matrix import ENDPOINTS
 from tests.catalog.factories import customer_client
 

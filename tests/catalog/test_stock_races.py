@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import RewardItem, RewardOrder
 from catalog.services import reward_order_cancel, reward_order_fulfil, reward_order_place
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Member
 from loyalty.services.points import member_lock
 from loyalty.services.stores import store_create

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import Adjustment, LedgerEntry, Lot, Member, Program
 from loyalty.services.adjustments import (
     MAX_ADJUSTMENT,

@@ -16,6 +16,7 @@ from loyalty.models import (
     Refund,
     StoreAPIKey,
 )
+from loyalty.services.stores import store_api_key_revoke
 
 PHONE = "+8613800138000"
 PURCHASE_URL = "/api/v1/purchases"
@@ -393,22 +394,22 @@ def test_a_request_without_a_valid_key_is_not_authenticated(
     assert database_state() == state_before
 
 
+def revoke(api_key: StoreAPIKey) -> None:
+    store_api_key_revoke(api_key=api_key)
+
+
+def let_run_out(api_key: StoreAPIKey) -> None:
+    api_key.expiry_date = datetime.now(UTC) - timedelta(minutes=1)
+    api_key.save(update_fields=["expiry_date"])
+
+
 @pytest.mark.parametrize("url", ENDPOINTS)
-@pytest.mark.parametrize(
-    "retire",
-    [
-        pytest.param({"revoked": True}, id="revoked"),
-        pytest.param({"expiry_date": datetime.now(UTC) - timedelta(minutes=1)}, id="expired"),
-    ],
-)
+@pytest.mark.parametrize("retire", [revoke, let_run_out])
 def test_a_revoked_or_expired_key_is_not_authenticated(
     store_client, store, state_before, url, retire
 ):
     # Given a store whose only key was revoked (or ran out) after it reported a purchase
-    api_key = StoreAPIKey.objects.get(store=store)
-    for field, value in retire.items():
-        setattr(api_key, field, value)
-    api_key.save()
+    retire(StoreAPIKey.objects.get(store=store))
 
     # When the storefront calls with it
     response = store_client.post(url, VALID_BODIES[url], format="json")

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Purchase, Refund
 from loyalty.services.purchases import purchase_record, refund_record
 from tests.concurrency import run_together

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from loyalty.expiry import ExpiryPolicy, validate_expiry_policy
+from loyalty.expiry_policy import ExpiryPolicy, validate_expiry_policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

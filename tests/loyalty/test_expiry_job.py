@@ -17,10 +17,10 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import Allocation, LedgerEntry, Lot, Member
-from loyalty.services import expiry
-from loyalty.services.expiry import points_expire
+from loyalty.services import expiry_job as expiry
+from loyalty.services.expiry_job import points_expire
 from loyalty.services.points import Cause, credit, debit, member_lock
 from tests.beat import beat_started_at
 from tests.concurrency import run_together

@@ -13,7 +13,7 @@ from django.utils import timezone
 from catalog.services import reward_order_cancel, reward_order_place
 from loyalty.models import Member
 from loyalty.services.adjustments import adjustment_request
-from loyalty.services.expiry import points_expire
+from loyalty.services.expiry_job import points_expire
 from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import (
     redemption_cancel,

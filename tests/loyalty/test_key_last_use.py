@@ -9,7 +9,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from loyalty.api.authentication import record_key_use
+from core.api.authentication import record_key_use
 from loyalty.models import StoreAPIKey
 from loyalty.services.stores import KEY_MEMORY_SECONDS, store_api_key_revoke
 

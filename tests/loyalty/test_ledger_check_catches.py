@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from config.postgresql.operations import TRIGGERS_OFF, TRIGGERS_ON
+from core.postgresql.operations import TRIGGERS_OFF, TRIGGERS_ON
 from loyalty.models import Allocation, LedgerEntry, Lot, Member, Purchase, Store
 from loyalty.services.points import Cause, credit, debit, member_lock
 from loyalty.services.purchases import purchase_record, refund_record

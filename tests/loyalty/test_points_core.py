@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Lot
 from loyalty.services.points import Cause, credit, debit, member_lock, restore
 from tests.factories import MemberFactory

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase
 from loyalty.services.points import Cause, debit, member_lock
 from loyalty.services.purchases import purchase_record, refund_record

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Redemption
 from loyalty.services.redemptions import (
     redemption_cancel,

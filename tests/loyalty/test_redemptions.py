@@ -20,6 +20,7 @@ from loyalty.models import (
     Program,
     Redemption,
 )
+from loyalty.services.expiry_job import points_expire
 from loyalty.services.redemptions import redemptions_release_expired
 from loyalty.tasks import holds_release
 from tests.beat import beat_started_at
@@ -690,11 +691,10 @@ def test_a_cancel_returns_points_into_lots_that_expired_meanwhile(store, store_c
 
 
 def test_points_returned_into_an_expired_lot_expire_at_the_next_run(store, store_client):
-    expiry = pytest.importorskip("loyalty.services.expiry")
     hold_on_points_that_expire_meanwhile(store, store_client)
 
     with at(2026, 7, 10, 10, 1):
-        expiry.points_expire(as_of=datetime(2026, 7, 10, 10, 1, tzinfo=SHANGHAI))
+        points_expire(as_of=datetime(2026, 7, 10, 10, 1, tzinfo=SHANGHAI))
 
     assert balance() == 0
     assert lots() == [(100, 0, datetime(2026, 7, 8, tzinfo=SHANGHAI))]

@@ -50,7 +50,7 @@ from hypothesis.stateful import (
 
 from catalog.models import RewardItem, RewardOrder
 from catalog.services import reward_order_cancel, reward_order_fulfil, reward_order_place
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import (
     Adjustment,
     LedgerEntry,
@@ -66,7 +66,7 @@ from loyalty.services.adjustments import (
     adjustment_reject,
     adjustment_request,
 )
-from loyalty.services.expiry import points_expire
+from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_breaches
 from loyalty.services.purchases import purchase_record, refund_record
 from loyalty.services.redemptions import (

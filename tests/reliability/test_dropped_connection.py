@@ -2,7 +2,7 @@
 is inside its transaction, after it wrote the entry, the lot and the new balance but
 before it committed. Nothing of it may remain, and the client's retry succeeds, once.
 And between requests: a kept connection the database ended, or left in a failed
-transaction, is replaced before the next request runs (config/postgresql).
+transaction, is replaced before the next request runs (core/postgresql).
 
 Each request runs in a thread of its own, as in a server, so that its connection is
 not the test's; the thread serves the retry too, on a new connection."""

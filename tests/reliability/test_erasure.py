@@ -16,10 +16,10 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.erasure import customer_erase
 from accounts.models import SmsCode, SmsCodeRequest, SmsMessage, User
-from accounts.services import sms_code_request, sms_enqueue, tokens_for
-from config.errors import AppError
+from accounts.services import sms_code_request, tokens_for
+from accounts.sms.delivery import sms_enqueue
+from core.errors import AppError
 from loyalty.models import (
     ExpiryReminder,
     IdempotentRequest,
@@ -30,6 +30,7 @@ from loyalty.models import (
     Redemption,
 )
 from loyalty.services import reminders
+from loyalty.services.erasure import customer_erase
 from loyalty.services.members import member_link_user
 from loyalty.services.points import Cause, credit, member_lock
 from loyalty.services.purchases import refund_record
@@ -212,7 +213,7 @@ def test_a_staff_account_is_refused_and_nothing_is_erased(store):
 
 
 def test_the_erasure_is_logged_with_the_phone_masked(customer, caplog):
-    with caplog.at_level(logging.INFO, logger="accounts.erasure"):
+    with caplog.at_level(logging.INFO, logger="loyalty.services.erasure"):
         customer_erase(member_id=customer.pk)
 
     assert MASKED in caplog.text

@@ -14,9 +14,9 @@ from django.utils import timezone
 from accounts.models import SmsMessage
 from accounts.services import sms_code_request
 from accounts.sms import SmsDeliveryError
-from accounts.sms_delivery import sms_message_send
-from config.errors import AppError
-from config.logging import PhoneMaskFilter, mask_phones
+from accounts.sms.delivery import sms_message_send
+from core.errors import AppError
+from core.logging_filters import PhoneMaskFilter, mask_phones
 from tests.processes import start_gunicorn, start_worker, stop_children, stop_worker
 
 PHONE = "+8613800138000"

@@ -21,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import SmsMessage
-from accounts.sms_delivery import sms_stranded_ids
+from accounts.sms.delivery import sms_stranded_ids
 from config.celery import app as celery_app
 from loyalty.models import ExpiryReminder, LedgerEntry, Program
 from loyalty.services.points import credit_many_statement

@@ -8,7 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.management.base import TranslatedCommand
-from loyalty.services.expiry import ExpiryRun, points_expire
+from loyalty.services.expiry_job import ExpiryRun, points_expire
 
 
 class Command(TranslatedCommand):

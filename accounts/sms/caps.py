@@ -24,10 +24,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import AppError
-
-from .limits import Limit
-from .phones import mask_phone
+from accounts.limits import Limit
+from accounts.phones import mask_phone
+from core.errors import AppError
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""Delivering the SMS outbox: each message is sent at most once by one worker,
-and its text is blanked as soon as it is sent or given up."""
+"""The SMS outbox: a text is a row written in the transaction of the change that
+wants it, and a task queued on commit sends it. Each message is sent at most once by
+one worker, and its text is blanked as soon as it is sent or given up."""
 
 import logging
 from datetime import timedelta
@@ -7,14 +8,25 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from .models import SmsMessage
-from .phones import mask_phone
-from .sms import SmsDeliveryError, sms_backend
+from accounts.models import SmsMessage
+from accounts.phones import mask_phone
+
+from . import SmsDeliveryError, sms_backend
 
 logger = logging.getLogger(__name__)
 
 # A message whose first try has not happened after this long lost its task.
 STRANDED_AFTER = timedelta(minutes=1)
+
+
+def sms_enqueue(*, phone: str, body: str, expires_at) -> SmsMessage:
+    """Put a text in the outbox, worth sending until `expires_at`; a task sends it once
+    the transaction commits."""
+    from accounts.tasks import sms_deliver
+
+    message = SmsMessage.objects.create(phone=phone, body=body, expires_at=expires_at)
+    transaction.on_commit(lambda: sms_deliver.delay(message.pk))
+    return message
 
 
 def sms_message_send(*, message_id: int) -> None:

@@ -10,7 +10,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from config.converters import row_id
+from core.converters import row_id
 
 
 class NulRefusingChangeList(ChangeList):

@@ -2,11 +2,11 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.erasure import customer_erase
 from accounts.phones import InvalidPhone, mask_phone, normalize_phone
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.management.base import TranslatedCommand
 from loyalty.models import Member
+from loyalty.services.erasure import customer_erase
 
 
 class Command(TranslatedCommand):

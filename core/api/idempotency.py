@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework.response import Response
 
-from config.errors import AppError
+from core.errors import AppError
 from loyalty.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"

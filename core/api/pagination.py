@@ -3,8 +3,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
-from config.converters import row_id
-from config.errors import AppError
+from core.converters import row_id
+from core.errors import AppError
 
 
 class NewestFirstCursor(CursorPagination):

@@ -19,12 +19,11 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import AppError
+from accounts.models import SmsCode, SmsCodeRequest, SmsMessage, User
+from accounts.phones import mask_phone
+from core.errors import AppError
 from loyalty.models import IdempotentRequest, Member
 from loyalty.services.points import member_lock
-
-from .models import SmsCode, SmsCodeRequest, SmsMessage, User
-from .phones import mask_phone
 
 logger = logging.getLogger(__name__)
 
