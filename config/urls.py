@@ -7,7 +7,7 @@ from django.views import defaults
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import errors
+from core import errors
 from core.converters import RowIdConverter
 from core.health import healthz
 from loyalty.admin.dashboard import points_liability_view

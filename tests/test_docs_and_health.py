@@ -9,7 +9,7 @@ import pytest
 import yaml
 from django.contrib.staticfiles import finders
 
-from config import health
+from core import health
 
 pytestmark = pytest.mark.django_db
 
