@@ -25,8 +25,7 @@ class BriefMemory:
             self._forget_the_old()
         self._entries[key] = (time.time() + self.seconds, value)
 
-    def forget_all(self, **_signal) -> None:
-        """Also a signal receiver: connect it to the saves that change what is remembered."""
+    def forget_all(self) -> None:
         self._entries.clear()
 
     def _forget_the_old(self) -> None:
