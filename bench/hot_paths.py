@@ -431,6 +431,10 @@ def start_expiry_job(as_of) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
 
 
+# EARN_STATEMENT's arrays of a basket's lines.
+BASKET_PARAMETERS = ("line_ids", "skus", "categories", "quantities", "line_amounts")
+
+
 def limit_scripts() -> dict[str, Path]:
     """pgbench scripts; earn's and redeem's run the application's own statements."""
     from loyalty.models import LedgerEntry, Program, Redemption
@@ -458,6 +462,10 @@ def limit_scripts() -> dict[str, Path]:
             points="123",
             expires_at="now() + interval '1 year'",
             now="now()",
+            # A purchase reported without its basket, as the flat earn is.
+            **dict.fromkeys(
+                ("line_ids", "skus", "categories", "quantities", "line_amounts"), "'{}'"
+            ),
         )
     )
     hold = {

@@ -362,6 +362,34 @@ class Purchase(models.Model):
         return self.order_id
 
 
+class PurchaseLine(models.Model):
+    """One line of a purchase's basket, as the storefront reported it: what the customer
+    paid for it after discounts. A purchase's lines add up to its amount."""
+
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="lines", verbose_name=_("purchase")
+    )
+    line_id = models.CharField(_("line id"), max_length=64)
+    sku = models.CharField(_("SKU"), max_length=64)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "line_id"], name="purchase_line_once_per_purchase"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="purchase_line_quantity"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_line_amount"),
+        ]
+
+    def __str__(self):
+        return self.line_id
+
+
 class Refund(models.Model):
     purchase = models.ForeignKey(
         Purchase, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("purchase")

@@ -22,6 +22,7 @@ AMOUNT_PATTERN = re.compile(r"[0-9]{1,20}(\.[0-9]{1,2})?")
 MAX_AMOUNT = Decimal("9999999999.99")
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_POINTS = 10**12
+MAX_QUANTITY = 1_000_000
 
 # The amounts AmountField takes, for the schema: above zero, at most MAX_AMOUNT, at most two
 # decimals. [0-9], not \d: in a Python pattern (schemathesis draws from it) \d is any digit.
@@ -53,12 +54,13 @@ class AmountField(serializers.Field):
         "not_positive": _("The amount must be greater than zero."),
         "too_large": _("The amount must be at most 9999999999.99."),
     }
+    zero_allowed = False
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or not AMOUNT_PATTERN.fullmatch(data):
             self.fail("invalid")
         amount = Decimal(data).quantize(Decimal("0.01"))
-        if amount <= 0:
+        if amount <= 0 and not self.zero_allowed:
             self.fail("not_positive")
         if amount > MAX_AMOUNT:
             self.fail("too_large")
@@ -66,6 +68,38 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value):
         return f"{value:.2f}"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^[0-9]{1,10}(?:\.[0-9]{1,2})?$",
+        "description": "Zero or more, at most 9999999999.99, with at most 2 decimals.",
+        "example": "25.50",
+    }
+)
+class LineAmountField(AmountField):
+    """What a basket line cost the customer after discounts: a free line costs "0.00"."""
+
+    zero_allowed = True
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "example": 2})
+class QuantityField(serializers.Field):
+    """How many of an item a line holds: a whole number, sent as a JSON integer."""
+
+    default_error_messages = {
+        "invalid": _("Send the quantity as a whole number from 1 to 1000000."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int) or not 1 <= data <= MAX_QUANTITY:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
 
 
 @extend_schema_field(REFERENCE_SCHEMA)

@@ -1,17 +1,20 @@
-"""Purchases the storefronts reported, with their refunds; read-only."""
+"""Purchases the storefronts reported, with their baskets and refunds; read-only."""
 
 from django.contrib import admin
 
 from core.admin import ReadOnlyInline
-from loyalty.models import (
-    Purchase,
-    Refund,
-)
+from loyalty.models import Purchase, PurchaseLine, Refund
 
-from .display import (
-    MemberFilter,
-    MemberRecordAdmin,
-)
+from .display import MemberFilter, MemberRecordAdmin
+
+
+class PurchaseLineInline(ReadOnlyInline):
+    model = PurchaseLine
+    fields = ("line_id", "sku", "category", "quantity", "amount")
+    readonly_fields = fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class RefundInline(ReadOnlyInline):
@@ -50,4 +53,4 @@ class PurchaseAdmin(MemberRecordAdmin):
         "created_at",
     )
     readonly_fields = fields
-    inlines = [RefundInline]
+    inlines = [PurchaseLineInline, RefundInline]

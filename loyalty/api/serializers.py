@@ -1,14 +1,68 @@
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from core.api.fields import AmountField, MoneyField, PhoneField, PointsField, ReferenceField
+from core.api.fields import (
+    AmountField,
+    LineAmountField,
+    MoneyField,
+    PhoneField,
+    PointsField,
+    QuantityField,
+    ReferenceField,
+)
 from loyalty.models import EntryKind, Redemption
+
+# A basket is a till's receipt, not a warehouse: more lines than this is an error.
+MAX_LINES = 200
+
+
+class PurchaseLineInput(serializers.Serializer):
+    line_id = ReferenceField(help_text="The line's own id, unique within the purchase.")
+    sku = ReferenceField(help_text="The item's code, as the earning rules name it.")
+    category = ReferenceField(
+        required=False, default="", help_text="The item's category, as the earning rules name it."
+    )
+    quantity = QuantityField()
+    amount = LineAmountField(help_text="What the customer paid for the line, after discounts.")
 
 
 class PurchaseInput(serializers.Serializer):
     phone = PhoneField()
     order_id = ReferenceField()
     amount = AmountField()
+    lines = PurchaseLineInput(
+        many=True,
+        required=False,
+        min_length=1,
+        max_length=MAX_LINES,
+        help_text="The basket, if the storefront sends it: lines adding up to `amount`.",
+    )
+
+    def validate_lines(self, lines):
+        seen = set()
+        for line in lines:
+            if line["line_id"] in seen:
+                raise serializers.ValidationError(
+                    _("Each line needs its own line_id: %(line_id)s is there twice.")
+                    % {"line_id": line["line_id"]}
+                )
+            seen.add(line["line_id"])
+        return lines
+
+    def validate(self, data):
+        lines = data.get("lines")
+        if lines is not None and sum(line["amount"] for line in lines) != data["amount"]:
+            total = sum(line["amount"] for line in lines)
+            raise serializers.ValidationError(
+                {
+                    "lines": _(
+                        "The lines add up to %(total)s, not to the purchase's amount %(amount)s."
+                    )
+                    % {"total": f"{total:.2f}", "amount": f"{data['amount']:.2f}"}
+                }
+            )
+        return data
 
 
 class RefundInput(serializers.Serializer):

@@ -8,7 +8,7 @@ from core.api.views import StoreAPIView
 from core.errors import AppError, error_responses
 from loyalty import selectors
 from loyalty.models import Redemption
-from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.purchases import BasketLine, purchase_record, refund_record
 from loyalty.services.redemptions import (
     redemption_cancel,
     redemption_commit,
@@ -46,9 +46,10 @@ class PurchaseCreateView(StoreAPIView):
         operation_id="purchase_create",
         summary="Report a purchase; the member earns points",
         description=(
-            "Creates the member on the first purchase of a phone. Idempotent by "
-            "`order_id` per store: the same order again returns the first answer with 200; "
-            "the same order with another phone or amount is refused with 409."
+            "Creates the member on the first purchase of a phone. The basket's `lines` are "
+            "optional; sent, they must add up to `amount` and each have its own `line_id`. "
+            "Idempotent by `order_id` per store: the same order again returns the first answer "
+            "with 200; the same order with another phone, amount or basket is refused with 409."
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
         request=s.PurchaseInput,
@@ -58,6 +59,31 @@ class PurchaseCreateView(StoreAPIView):
                 "Purchase",
                 request_only=True,
                 value={"phone": "13800138000", "order_id": "POS-2026-0001", "amount": "300.00"},
+            ),
+            OpenApiExample(
+                "Purchase with its basket",
+                request_only=True,
+                value={
+                    "phone": "13800138000",
+                    "order_id": "POS-2026-0002",
+                    "amount": "300.00",
+                    "lines": [
+                        {
+                            "line_id": "1",
+                            "sku": "COFFEE-L",
+                            "category": "coffee",
+                            "quantity": 2,
+                            "amount": "60.00",
+                        },
+                        {
+                            "line_id": "2",
+                            "sku": "BEANS-1KG",
+                            "category": "beans",
+                            "quantity": 1,
+                            "amount": "240.00",
+                        },
+                    ],
+                },
             ),
             OpenApiExample(
                 "Earned",
@@ -78,7 +104,8 @@ class PurchaseCreateView(StoreAPIView):
 
     def _record(self):
         data = self.parse(s.PurchaseInput, self.request.data)
-        recorded = purchase_record(store=self.store, **data)
+        lines = [BasketLine(**line) for line in data.pop("lines", [])]
+        recorded = purchase_record(store=self.store, lines=lines, **data)
         purchase = recorded.record
         body = {
             "purchase_id": purchase.pk,

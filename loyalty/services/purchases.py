@@ -3,10 +3,11 @@
 An earn is the hottest write of the service. It is one statement
 (`EARN_STATEMENT`), its own transaction: it finds an earlier report of the order,
 or else locks or creates the member, adds the points, and writes the entry, the
-lot and the purchase, all in one round trip. Like the expiry job it writes
+lot, the purchase and its basket's lines, all in one round trip. Like the expiry job it writes
 exactly what `credit` would; the invariant tests hold it to that.
 """
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -31,24 +32,56 @@ class Recorded:
     created: bool
 
 
+@dataclass(frozen=True)
+class BasketLine:
+    """A line of the basket a storefront reports: what the customer paid for it."""
+
+    line_id: str
+    sku: str
+    category: str
+    quantity: int
+    amount: Decimal
+
+
+def basket_text(lines) -> str | None:
+    """A basket as one text, to tell a replay of the same report from another; None for
+    a purchase reported without lines. The separators are characters no field may hold.
+    EARN_STATEMENT writes the same text in SQL for the purchase it finds."""
+    if not lines:
+        return None
+    return ";".join(
+        f"{line.line_id} {line.sku} {line.category} {line.quantity} {line.amount:.2f}"
+        for line in lines
+    )
+
+
 def points_for_amount(amount: Decimal, earn_rate: Decimal) -> int:
     """floor(amount * rate): points are whole and never rounded up."""
     return int((amount * earn_rate).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def purchase_record(*, store: Store, phone: str, order_id: str, amount: Decimal) -> Recorded:
-    """Record a purchase once per (store, order_id) and credit the points it earns."""
+def purchase_record(
+    *,
+    store: Store,
+    phone: str,
+    order_id: str,
+    amount: Decimal,
+    lines: Sequence[BasketLine] = (),
+) -> Recorded:
+    """Record a purchase once per (store, order_id), with its basket's lines if sent,
+    and credit the points it earns."""
+    report = {"phone": phone, "amount": amount, "basket": basket_text(lines)}
     for _attempt in range(3):
         try:
             row = _run_earn_statement(
-                earn_parameters(store=store, phone=phone, order_id=order_id, amount=amount)
+                earn_parameters(
+                    store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
+                )
             )
         except IntegrityError:
-            return _replay_of_the_race_winner(
-                store=store, phone=phone, order_id=order_id, amount=amount
-            )
+            return _replay_of_the_race_winner(store=store, order_id=order_id, report=report)
         if row is not None:
-            return _recorded_from_row(row, store=store, phone=phone, amount=amount)
+            return _recorded_from_row(row, store=store, report=report)
         _RULES.clear()
     raise RuntimeError("the program rules kept changing during an earn")
 
@@ -65,7 +98,15 @@ WITH rules AS (
 ),
 earlier AS (
     SELECT purchase.id, purchase.order_id, purchase.member_id, purchase.amount,
-           purchase.points_earned, purchase.earn_entry_id, purchase.balance_after, member.phone
+           purchase.points_earned, purchase.earn_entry_id, purchase.balance_after, member.phone,
+           (
+               SELECT string_agg(
+                   concat_ws(' ', line.line_id, line.sku, line.category, line.quantity,
+                             line.amount),
+                   ';' ORDER BY line.id
+               )
+               FROM loyalty_purchaseline AS line WHERE line.purchase_id = purchase.id
+           ) AS basket
     FROM loyalty_purchase AS purchase
     JOIN loyalty_member AS member ON member.id = purchase.member_id
     WHERE purchase.store_id = %(store_id)s AND purchase.order_id = %(order_id)s
@@ -80,8 +121,17 @@ purchase AS (
            member.balance, 0, 0, %(now)s
     FROM member LEFT JOIN entry ON TRUE
     RETURNING id, order_id, member_id, amount, points_earned, earn_entry_id, balance_after
+),
+basket AS (
+    INSERT INTO loyalty_purchaseline (purchase_id, line_id, sku, category, quantity, amount)
+    SELECT purchase.id, line.line_id, line.sku, line.category, line.quantity, line.amount
+    FROM purchase CROSS JOIN unnest(
+        %(line_ids)s::text[], %(skus)s::text[], %(categories)s::text[],
+        %(quantities)s::integer[], %(line_amounts)s::numeric[]
+    ) WITH ORDINALITY AS line(line_id, sku, category, quantity, amount, position)
+    ORDER BY line.position
 )
-SELECT TRUE AS created, purchase.*, %(phone)s AS phone FROM purchase
+SELECT TRUE AS created, purchase.*, %(phone)s AS phone, NULL AS basket FROM purchase
 UNION ALL
 SELECT FALSE, earlier.* FROM earlier
 """
@@ -107,7 +157,7 @@ def refund_record(*, store: Store, order_id: str, refund_id: str, amount: Decima
 _RULES: dict[str, object] = {}
 
 
-def earn_parameters(*, store, phone, order_id, amount) -> dict:
+def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLine] = ()) -> dict:
     """EARN_STATEMENT's parameters for a purchase, under the rules last read here."""
     if not _RULES:
         program = Program.current()
@@ -125,6 +175,11 @@ def earn_parameters(*, store, phone, order_id, amount) -> dict:
         "points": points_for_amount(amount, _RULES["earn_rate"]),
         "expires_at": new_points_expire_at(_RULES["expiry_policy"], now),
         "now": now,
+        "line_ids": [line.line_id for line in lines],
+        "skus": [line.sku for line in lines],
+        "categories": [line.category for line in lines],
+        "quantities": [line.quantity for line in lines],
+        "line_amounts": [line.amount for line in lines],
     }
 
 
@@ -137,15 +192,16 @@ def _run_earn_statement(parameters: dict):
         return fetch_named(cursor)
 
 
-def _replay_of_the_race_winner(*, store, phone, order_id, amount) -> Recorded:
+def _replay_of_the_race_winner(*, store, order_id, report: dict) -> Recorded:
     """A concurrent request for the same order committed first: answer as its replay."""
     existing = _purchase_of_order(store=store, order_id=order_id)
     if existing is None:
         raise RuntimeError(f"order {order_id!r} broke a unique constraint yet is not recorded")
-    return _replayed_purchase(existing, phone=phone, amount=amount)
+    basket = basket_text(list(existing.lines.order_by("id")))
+    return _replayed_purchase(existing, basket=basket, report=report)
 
 
-def _recorded_from_row(row: dict, *, store, phone, amount) -> Recorded:
+def _recorded_from_row(row: dict, *, store, report: dict) -> Recorded:
     purchase = Purchase(
         pk=row["id"],
         store=store,
@@ -158,7 +214,7 @@ def _recorded_from_row(row: dict, *, store, phone, amount) -> Recorded:
     )
     if row["created"]:
         return Recorded(purchase, True)
-    return _replayed_purchase(purchase, phone=phone, amount=amount)
+    return _replayed_purchase(purchase, basket=row["basket"], report=report)
 
 
 def _reverse(member, purchase: Purchase, *, refund_id: str, amount: Decimal) -> Refund:
@@ -213,11 +269,17 @@ def _purchase_of_order(*, store: Store, order_id: str) -> Purchase | None:
     )
 
 
-def _replayed_purchase(purchase: Purchase, *, phone: str, amount: Decimal) -> Recorded:
-    if purchase.member.phone != phone or purchase.amount != amount:
+def _replayed_purchase(purchase: Purchase, *, basket: str | None, report: dict) -> Recorded:
+    """The order was reported before: the same report is answered as the first was; a
+    different phone, amount or basket is refused, since its points were counted already."""
+    if (purchase.member.phone, purchase.amount, basket) != (
+        report["phone"],
+        report["amount"],
+        report["basket"],
+    ):
         raise AppError(
             "idempotency_conflict",
-            _("This order id was already reported with a different phone or amount."),
+            _("This order id was already reported with a different phone, amount or basket."),
             details={"order_id": purchase.order_id},
         )
     return Recorded(purchase, False)
