@@ -451,6 +451,7 @@ def limit_scripts() -> dict[str, Path]:
         + pgbench_statement(
             EARN_STATEMENT,
             program_id=str(Program.SINGLETON_ID),
+            earning_rules_version=str(Program.current().earning_rules_version),
             earn_rate="1",
             expiry_policy="'months:12'",
             kind=f"'{LedgerEntry.Kind.EARN}'",

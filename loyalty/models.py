@@ -1,12 +1,13 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
@@ -65,6 +66,19 @@ class Program(models.Model):
             "does one that takes what a staff member adjusted of one member in a day above it."
         ),
     )
+    promotion_stacking = models.CharField(
+        _("when several promotions apply"),
+        max_length=10,
+        choices=[
+            ("best", _("the best one for the customer counts")),
+            ("all", _("they all count, added up")),
+            ("priority", _("the one of highest priority counts")),
+        ],
+        default="best",
+    )
+    # Raised by every change of the earning rules, so a process that remembers them
+    # (the earn) knows its memory is stale.
+    earning_rules_version = models.PositiveIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -388,6 +402,198 @@ class PurchaseLine(models.Model):
 
     def __str__(self):
         return self.line_id
+
+
+class EarningRule(models.Model):
+    """An exclusion that earns nothing, or a promotion that earns more: the conditions
+    and the reward a manager sets up. loyalty/earning.py evaluates them."""
+
+    class Kind(models.TextChoices):
+        EXCLUSION = "exclusion", _("exclusion: earns nothing")
+        MULTIPLIER = "multiplier", _("promotion: points multiplied")
+        BONUS = "bonus", _("promotion: bonus points")
+
+    class Period(models.TextChoices):
+        DAY = "day", _("per day")
+        WEEK = "week", _("per week")
+        MONTH = "month", _("per month")
+        PROGRAM = "program", _("for as long as the program runs")
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 1, _("Monday")
+        TUESDAY = 2, _("Tuesday")
+        WEDNESDAY = 3, _("Wednesday")
+        THURSDAY = 4, _("Thursday")
+        FRIDAY = 5, _("Friday")
+        SATURDAY = 6, _("Saturday")
+        SUNDAY = 7, _("Sunday")
+
+    name_en = models.CharField(_("name in English"), max_length=100)
+    name_zh = models.CharField(_("name in Chinese"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    is_active = models.BooleanField(_("on"), default=True)
+    priority = models.SmallIntegerField(
+        _("priority"), default=0, help_text=_("Higher first, where the program says so.")
+    )
+    starts_at = models.DateTimeField(_("from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("until"), null=True, blank=True)
+    days = ArrayField(
+        models.PositiveSmallIntegerField(choices=Weekday.choices),
+        verbose_name=_("days of the week"),
+        blank=True,
+        default=list,
+        help_text=_("None ticked: every day."),
+    )
+    hours_from = models.TimeField(_("from (time of day)"), null=True, blank=True)
+    hours_until = models.TimeField(
+        _("until (time of day)"),
+        null=True,
+        blank=True,
+        help_text=_("An end before the start runs past midnight: 22:00 to 02:00."),
+    )
+    stores = models.ManyToManyField(
+        Store, blank=True, verbose_name=_("stores"), help_text=_("None chosen: every store.")
+    )
+    skus = ArrayField(
+        models.CharField(max_length=64),
+        verbose_name=_("SKUs"),
+        blank=True,
+        default=list,
+        help_text=_("Comma-separated. No SKUs and no categories: the whole basket."),
+    )
+    categories = ArrayField(
+        models.CharField(max_length=64), verbose_name=_("categories"), blank=True, default=list
+    )
+    minimum_spend = models.DecimalField(
+        _("minimum spend"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    multiplier = models.DecimalField(
+        _("multiplier"),
+        max_digits=4,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("1.01")), MaxValueValidator(Decimal("10"))],
+    )
+    bonus_points = models.PositiveIntegerField(_("bonus points"), null=True, blank=True)
+    limit_per_member = models.PositiveIntegerField(
+        _("times per member"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: no limit."),
+    )
+    limit_period = models.CharField(
+        _("limit period"), max_length=10, choices=Period.choices, default=Period.WEEK
+    )
+    budget_points = models.PositiveBigIntegerField(
+        _("budget (points)"), null=True, blank=True, help_text=_("Empty: no budget.")
+    )
+    points_awarded = models.BigIntegerField(_("points awarded"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="multiplier")
+                | Q(multiplier__gte=Decimal("1.01"), multiplier__lte=Decimal("10")),
+                name="earning_rule_multiplier_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="bonus") | Q(bonus_points__gt=0), name="earning_rule_bonus"
+            ),
+            models.CheckConstraint(
+                condition=Q(budget_points__isnull=True) | Q(points_awarded__lte=F("budget_points")),
+                name="earning_rule_within_budget",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_awarded__gte=0), name="earning_rule_awarded_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The rule's name in the language being spoken."""
+        chinese = (get_language() or "").startswith("zh")
+        return self.name_zh if chinese and self.name_zh else self.name_en
+
+
+class EarnPart(models.Model):
+    """What one line of a purchase earned under one rule (none: the base rate); the parts
+    of a purchase add up to its earn entry."""
+
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="parts", verbose_name=_("purchase")
+    )
+    line = models.ForeignKey(
+        PurchaseLine, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("line")
+    )
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("rule")
+    )
+    rate = models.DecimalField(_("earn rate used"), max_digits=8, decimal_places=4)
+    multiplier = models.DecimalField(
+        _("multiplier"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    exact = models.DecimalField(_("exact points"), max_digits=24, decimal_places=8)
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        verbose_name = _("part of an earn")
+        verbose_name_plural = _("parts of earns")
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gte=0), name="earn_part_not_negative")
+        ]
+
+    def __str__(self):
+        return f"{self.points:+d}"
+
+
+class AppliedRule(models.Model):
+    """A promotion that rewarded a purchase: its points (for the budget), and the period
+    its use was counted in (for the member's limit). A whole refund gives both back."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="applied_rules")
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="applications")
+    points = models.BigIntegerField()
+    period_start = models.DateField(null=True, blank=True)
+    given_back = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("promotion applied")
+        verbose_name_plural = _("promotions applied")
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "rule"], name="rule_applied_once")
+        ]
+
+    def __str__(self):
+        return f"{self.rule_id}: {self.points:+d}"
+
+
+class RuleUse(models.Model):
+    """How many purchases of a member a limited promotion rewarded in one period."""
+
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="uses")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="rule_uses")
+    period_start = models.DateField()
+    uses = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("use of a promotion")
+        verbose_name_plural = _("uses of promotions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "member", "period_start"], name="rule_use_once_per_period"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.period_start}: {self.uses}"
 
 
 class Refund(models.Model):

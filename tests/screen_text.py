@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 
 from accounts.models import User
 from catalog.models import RewardItem, RewardOrder
-from loyalty.models import Adjustment, Purchase, Store, StoreAPIKey
+from loyalty.models import Adjustment, EarningRule, Purchase, PurchaseLine, Store, StoreAPIKey
 
 # Proper names a Chinese page shows as they are (codes in capitals, such as API or TOTP,
 # are no English words: see `english_runs`).
@@ -111,6 +111,11 @@ def data_shown() -> set[str]:
         *RewardOrder.objects.values_list("code", flat=True),
         *Adjustment.objects.values_list("note", flat=True),
         *Purchase.objects.values_list("order_id", flat=True),
+        *PurchaseLine.objects.values_list("line_id", flat=True),
+        *PurchaseLine.objects.values_list("sku", flat=True),
+        *PurchaseLine.objects.values_list("category", flat=True),
+        *EarningRule.objects.values_list("name_en", flat=True),
+        *(code for rule in EarningRule.objects.all() for code in rule.skus + rule.categories),
         *Group.objects.values_list("name", flat=True),
         *User.objects.values_list("name", flat=True),
         *(part for user in User.objects.all() for part in password_summary(user)),

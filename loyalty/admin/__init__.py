@@ -5,10 +5,20 @@ or deleted, by anyone."""
 from django.contrib import admin
 from rest_framework_api_key.models import APIKey
 
-from . import adjustments, ledger, members, program, purchases, redemptions, stores
+from . import (
+    adjustments,
+    earning_rules,
+    ledger,
+    members,
+    program,
+    purchases,
+    redemptions,
+    stores,
+)
 
 __all__ = [
     "adjustments",
+    "earning_rules",
     "ledger",
     "members",
     "program",

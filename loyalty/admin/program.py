@@ -88,7 +88,7 @@ class ProgramAdmin(admin.ModelAdmin):
 
     form = ProgramRulesForm
     fieldsets = (
-        (_("Earning points"), {"fields": ("earn_rate", "expiry_policy")}),
+        (_("Earning points"), {"fields": ("earn_rate", "expiry_policy", "promotion_stacking")}),
         (
             _("Paying with points"),
             {"fields": ("redeem_rate", "redeem_max_ratio", "redeem_min_points", "hold_minutes")},

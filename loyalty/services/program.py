@@ -15,6 +15,7 @@ RULE_FIELDS = [
     "reminder_days",
     "hold_minutes",
     "adjustment_approval_threshold",
+    "promotion_stacking",
 ]
 
 

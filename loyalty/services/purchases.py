@@ -18,10 +18,30 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import AppError
+from loyalty.earning import Line, earning
 from loyalty.expiry_policy import new_points_expire_at
-from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase, Refund, Store
+from loyalty.models import (
+    EarningRule,
+    EarnPart,
+    LedgerEntry,
+    Lot,
+    Member,
+    Program,
+    Purchase,
+    PurchaseLine,
+    Refund,
+    Store,
+)
 
-from .points import Cause, credit_by_phone_ctes, debit, fetch_named, member_lock
+from .members import member_lock_or_create
+from .points import Cause, credit, credit_by_phone_ctes, debit, fetch_named, member_lock
+from .promotions import (
+    applied_rules_record,
+    earning_rules_in_effect,
+    rule_snapshot,
+    uses_given_back,
+    uses_taken,
+)
 
 
 @dataclass(frozen=True)
@@ -69,15 +89,19 @@ def purchase_record(
     lines: Sequence[BasketLine] = (),
 ) -> Recorded:
     """Record a purchase once per (store, order_id), with its basket's lines if sent,
-    and credit the points it earns."""
+    and credit the points it earns: at the flat rate in one statement, or under the
+    earning rules while any is switched on."""
     report = {"phone": phone, "amount": amount, "basket": basket_text(lines)}
     for _attempt in range(3):
+        parameters = earn_parameters(
+            store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
+        )
         try:
-            row = _run_earn_statement(
-                earn_parameters(
+            if parameters["earning_rules_on"]:
+                return _record_under_rules(
                     store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
                 )
-            )
+            row = _run_earn_statement(parameters)
         except IntegrityError:
             return _replay_of_the_race_winner(store=store, order_id=order_id, report=report)
         if row is not None:
@@ -95,6 +119,7 @@ EARN_STATEMENT = f"""
 WITH rules AS (
     SELECT FROM loyalty_program
     WHERE id = %(program_id)s AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
+      AND earning_rules_version = %(earning_rules_version)s
 ),
 earlier AS (
     SELECT purchase.id, purchase.order_id, purchase.member_id, purchase.amount,
@@ -138,8 +163,8 @@ SELECT FALSE, earlier.* FROM earlier
 
 
 def refund_record(*, store: Store, order_id: str, refund_id: str, amount: Decimal) -> Recorded:
-    """Record a refund once per (purchase, refund_id) and reverse what it earned:
-    min(earned, floor(total refunded * rate at earn time)) - already reversed."""
+    """Record a refund once per (purchase, refund_id) and reverse what the refunded total
+    earned (`points_owed_back`) less what earlier refunds reversed."""
     purchase = _purchase_of_order(store=store, order_id=order_id)
     if purchase is None:
         raise AppError("not_found", _("No purchase with this order id for this store."))
@@ -161,7 +186,12 @@ def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLin
     """EARN_STATEMENT's parameters for a purchase, under the rules last read here."""
     if not _RULES:
         program = Program.current()
-        _RULES.update(earn_rate=program.earn_rate, expiry_policy=program.expiry_policy)
+        _RULES.update(
+            earn_rate=program.earn_rate,
+            expiry_policy=program.expiry_policy,
+            earning_rules_version=program.earning_rules_version,
+            earning_rules_on=EarningRule.objects.filter(is_active=True).exists(),
+        )
     now = timezone.now()
     return {
         **_RULES,
@@ -181,6 +211,114 @@ def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLin
         "quantities": [line.quantity for line in lines],
         "line_amounts": [line.amount for line in lines],
     }
+
+
+def _record_under_rules(*, store, phone, order_id, amount, lines) -> Recorded:
+    """The earn while earning rules are on: several statements in one transaction, the
+    member locked first, then its uses of limited promotions and their budgets."""
+    with transaction.atomic():
+        member = member_lock_or_create(phone=phone)
+        earlier = _purchase_of_order(store=store, order_id=order_id)
+        if earlier is not None:
+            report = {"phone": phone, "amount": amount, "basket": basket_text(lines)}
+            basket = basket_text(list(earlier.lines.order_by("id")))
+            return _replayed_purchase(earlier, basket=basket, report=report)
+        program = Program.current()
+        if program.earning_rules_version != _RULES.get("earning_rules_version"):
+            # The rules changed since they were read here: the next earn reads them again,
+            # and goes back to the one statement if none is on any more.
+            _RULES.clear()
+        earned, periods = _earning_with_uses_taken(
+            member=member, store=store, amount=amount, lines=lines, program=program
+        )
+        now = timezone.now()
+        entry = None
+        if earned.points:
+            entry = credit(
+                member=member,
+                kind=LedgerEntry.Kind.EARN,
+                points=earned.points,
+                expires_at=new_points_expire_at(program.expiry_policy, now),
+                cause=Cause(store=store, reference=order_id),
+            )
+        purchase = Purchase.objects.create(
+            store=store,
+            order_id=order_id,
+            member=member,
+            amount=amount,
+            earn_rate=program.earn_rate,
+            points_earned=earned.points,
+            earn_entry=entry,
+            balance_after=member.balance,
+            created_at=now,
+        )
+        _basket_and_parts_record(purchase, lines, earned, program)
+        applied_rules_record(purchase, earned, periods)
+        purchase.member = member
+        return Recorded(purchase, True)
+
+
+def _earning_with_uses_taken(*, member, store, amount, lines, program):
+    """What the basket earns under the rules in effect, once the limited promotions'
+    uses and the budgets it needs are taken; a promotion that cannot be taken is left
+    out and the basket evaluated again."""
+    rules = earning_rules_in_effect()
+    snapshots = [rule_snapshot(rule) for rule in rules.values()]
+    at = timezone.localtime()
+    spent: dict[int, str] = {}
+    while True:
+        earned = earning(
+            lines=_earning_lines(amount, lines),
+            earn_rate=program.earn_rate,
+            rules=snapshots,
+            stacking=program.promotion_stacking,
+            store_id=store.pk,
+            at=at,
+            spent=spent,
+        )
+        periods, refused = uses_taken(earned, rules, member=member, at=at)
+        if refused is None:
+            return earned, periods
+        rule_id, reason = refused
+        spent[rule_id] = reason
+
+
+def _earning_lines(amount: Decimal, lines: Sequence[BasketLine]) -> list[Line]:
+    """The basket as the rules see it; a purchase without one is one line of its amount."""
+    if not lines:
+        return [Line(None, "", "", amount)]
+    return [Line(line.line_id, line.sku, line.category, line.amount) for line in lines]
+
+
+def _basket_and_parts_record(purchase, lines, earned, program) -> None:
+    saved = PurchaseLine.objects.bulk_create(
+        PurchaseLine(
+            purchase=purchase,
+            line_id=line.line_id,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            amount=line.amount,
+        )
+        for line in lines
+    )
+    line_of = {line.line_id: line for line in saved}
+    multipliers = {
+        rule.pk: rule.multiplier
+        for rule in EarningRule.objects.filter(pk__in=earned.applied).only("multiplier")
+    }
+    EarnPart.objects.bulk_create(
+        EarnPart(
+            purchase=purchase,
+            line=line_of.get(part.line_id),
+            rule_id=part.rule_id,
+            rate=program.earn_rate,
+            multiplier=multipliers.get(part.rule_id),
+            exact=part.exact,
+            points=part.points,
+        )
+        for part in earned.parts
+    )
 
 
 def _run_earn_statement(parameters: dict):
@@ -217,10 +355,22 @@ def _recorded_from_row(row: dict, *, store, report: dict) -> Recorded:
     return _replayed_purchase(purchase, basket=row["basket"], report=report)
 
 
+def points_owed_back(purchase: Purchase, refunded_total: Decimal) -> int:
+    """What a refunded total takes back of a purchase's points, never more than it earned.
+    A purchase earned at the flat rate gives back what the money earned at that rate; one
+    earned under the earning rules (bonuses, multipliers, exclusions) gives back its
+    points in proportion to the money, and all of them for all of it."""
+    if not purchase.parts.exists():
+        return min(purchase.points_earned, points_for_amount(refunded_total, purchase.earn_rate))
+    if refunded_total >= purchase.amount:
+        return purchase.points_earned
+    share = purchase.points_earned * refunded_total / purchase.amount
+    return int(share.to_integral_value(rounding=ROUND_FLOOR))
+
+
 def _reverse(member, purchase: Purchase, *, refund_id: str, amount: Decimal) -> Refund:
     refunded_total = purchase.refunded_amount + amount
-    owed = min(purchase.points_earned, points_for_amount(refunded_total, purchase.earn_rate))
-    points = owed - purchase.points_reversed
+    points = points_owed_back(purchase, refunded_total) - purchase.points_reversed
     entry = None
     if points:
         entry = debit(
@@ -243,6 +393,8 @@ def _reverse(member, purchase: Purchase, *, refund_id: str, amount: Decimal) -> 
         reversal_entry=entry,
         balance_after=member.balance,
     )
+    if refunded_total == purchase.amount:
+        uses_given_back(purchase)
     refund.purchase.member = member
     return refund
 

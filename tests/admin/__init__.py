@@ -15,11 +15,12 @@ from accounts.models import User
 from accounts.services import sms_code_request
 from catalog.models import RewardItem
 from catalog.services import reward_order_cancel, reward_order_place
-from loyalty.models import Member, Program
+from loyalty.models import EarningRule, Member, Program
 from loyalty.services.adjustments import adjustment_request
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.program import program_rules_update
+from loyalty.services.promotions import earning_rules_changed
 from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import (
     redemption_cancel,
@@ -72,6 +73,7 @@ def message_levels(response) -> list[str]:
 STORE_NAME = "Counter 1"
 GROUP_NAME = "Cashiers"
 REWARD_NAME = "Ceramic mug"
+RULE_NAME = "Double on weekends"
 ADJUSTMENT_NOTES = ("A mug broke", "Receipt POS-9 not scanned")
 CUSTOMER_PHONE = "+8613800138000"
 CASHIER_PHONE = "+8613900000008"
@@ -122,6 +124,16 @@ def rows_in_every_list(*, superuser: User) -> None:
     program.earn_rate, program.expiry_policy = Decimal("1.5"), "year_end:1"
     program_rules_update(program=program, staff_user=superuser)
     ledger_check_run()
+    EarningRule.objects.create(
+        name_en=RULE_NAME, name_zh="周末双倍", kind="multiplier", multiplier=2, days=[6, 7]
+    )
+    EarningRule.objects.create(
+        name_en="No points on tobacco",
+        name_zh="烟草不积分",
+        kind="exclusion",
+        categories=["tobacco"],
+    )
+    earning_rules_changed()
     cashiers = Group.objects.create(name=GROUP_NAME)
     cashiers.permissions.set(Permission.objects.filter(codename__in=CLERK_PERMISSIONS))
     cashier = User.objects.create_user(phone=CASHIER_PHONE, is_staff=True, name=CASHIER_NAME)

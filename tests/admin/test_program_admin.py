@@ -25,6 +25,7 @@ DEFAULTS = {
     "reminder_days": "7",
     "hold_minutes": "15",
     "adjustment_approval_threshold": "1000",
+    "promotion_stacking": "best",
 }
 
 
