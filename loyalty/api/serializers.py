@@ -21,7 +21,10 @@ class PurchaseLineInput(serializers.Serializer):
     line_id = ReferenceField(help_text="The line's own id, unique within the purchase.")
     sku = ReferenceField(help_text="The item's code, as the earning rules name it.")
     category = ReferenceField(
-        required=False, default="", help_text="The item's category, as the earning rules name it."
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The item's category, as the earning rules name it; empty or left out: none.",
     )
     quantity = QuantityField()
     amount = LineAmountField(help_text="What the customer paid for the line, after discounts.")
@@ -31,11 +34,16 @@ class PurchaseInput(serializers.Serializer):
     phone = PhoneField()
     order_id = ReferenceField()
     amount = AmountField()
-    lines = PurchaseLineInput(
-        many=True,
+    lines = serializers.ListField(
+        child=PurchaseLineInput(),
         required=False,
         min_length=1,
         max_length=MAX_LINES,
+        error_messages={
+            "not_a_list": _("Send the basket's lines as a list of objects."),
+            "min_length": _("Send at least one line, or leave the lines out."),
+            "max_length": _("Send at most {max_length} lines."),
+        },
         help_text="The basket, if the storefront sends it: lines adding up to `amount`.",
     )
 
@@ -63,6 +71,35 @@ class PurchaseInput(serializers.Serializer):
                 }
             )
         return data
+
+
+class PreviewInput(PurchaseInput):
+    order_id = ReferenceField(required=False, help_text="Not needed; taken if sent.")
+
+
+class PreviewLineOutput(serializers.Serializer):
+    line_id = serializers.CharField()
+    points = serializers.IntegerField()
+
+
+class PreviewRuleOutput(serializers.Serializer):
+    rule_id = serializers.IntegerField()
+    name = serializers.CharField()
+    points = serializers.IntegerField()
+
+
+class PreviewSkippedRuleOutput(serializers.Serializer):
+    rule_id = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.CharField(help_text="A stable code: not_running, not_today, ...")
+    message = serializers.CharField()
+
+
+class PreviewOutput(serializers.Serializer):
+    points = serializers.IntegerField()
+    lines = PreviewLineOutput(many=True, help_text="Empty for a purchase sent without lines.")
+    rules_applied = PreviewRuleOutput(many=True)
+    rules_not_applied = PreviewSkippedRuleOutput(many=True)
 
 
 class RefundInput(serializers.Serializer):

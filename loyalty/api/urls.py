@@ -4,6 +4,7 @@ from . import customer_views, views
 
 urlpatterns = [
     path("purchases", views.PurchaseCreateView.as_view(), name="purchase-create"),
+    path("purchases/preview", views.PurchasePreviewView.as_view(), name="purchase-preview"),
     path(
         "purchases/<str:order_id>/refunds", views.RefundCreateView.as_view(), name="refund-create"
     ),

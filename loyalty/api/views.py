@@ -8,7 +8,13 @@ from core.api.views import StoreAPIView
 from core.errors import AppError, error_responses
 from loyalty import selectors
 from loyalty.models import Redemption
-from loyalty.services.purchases import BasketLine, purchase_record, refund_record
+from loyalty.services.promotions import REASON_TEXT, points_by_rule
+from loyalty.services.purchases import (
+    BasketLine,
+    purchase_preview,
+    purchase_record,
+    refund_record,
+)
 from loyalty.services.redemptions import (
     redemption_cancel,
     redemption_commit,
@@ -114,6 +120,100 @@ class PurchaseCreateView(StoreAPIView):
             "member": member_brief(purchase.member, purchase.balance_after),
         }
         return Response(body, status=201 if recorded.created else replay_status(201))
+
+
+class PurchasePreviewView(StoreAPIView):
+    @extend_schema(
+        operation_id="purchase_preview",
+        summary="What a purchase would earn now, and why each promotion would or would not apply",
+        description=(
+            "Takes the body of a purchase (the order id may be left out) and runs the very "
+            "evaluation the purchase would: the points per line, the promotions that would "
+            "apply and, for each rule in effect that would not, why. Writes nothing, takes no "
+            "use of a limited promotion and no budget: the purchase itself may still find a "
+            "limit reached by then."
+        ),
+        request=s.PreviewInput,
+        responses={200: s.PreviewOutput, **error_responses(400, 401)},
+        examples=[
+            OpenApiExample(
+                "A basket at checkout",
+                request_only=True,
+                value={
+                    "phone": "13800138000",
+                    "amount": "350.00",
+                    "lines": [
+                        {"line_id": "1", "sku": "COFFEE-L", "quantity": 2, "amount": "60.00"},
+                        {"line_id": "2", "sku": "BEANS-1KG", "quantity": 1, "amount": "240.00"},
+                        {
+                            "line_id": "3",
+                            "sku": "CIG-20",
+                            "category": "tobacco",
+                            "quantity": 1,
+                            "amount": "50.00",
+                        },
+                    ],
+                },
+            ),
+            OpenApiExample(
+                "Preview",
+                response_only=True,
+                value={
+                    "points": 600,
+                    "lines": [
+                        {"line_id": "1", "points": 120},
+                        {"line_id": "2", "points": 480},
+                        {"line_id": "3", "points": 0},
+                    ],
+                    "rules_applied": [
+                        {"rule_id": 2, "name": "Double points on weekends", "points": 300}
+                    ],
+                    "rules_not_applied": [
+                        {
+                            "rule_id": 5,
+                            "name": "200 more over 500.00",
+                            "reason": "below_minimum_spend",
+                            "message": "The basket spends less than its minimum on the items "
+                            "it covers.",
+                        }
+                    ],
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        data = self.parse(s.PreviewInput, request.data)
+        lines = [BasketLine(**line) for line in data.get("lines", [])]
+        preview = purchase_preview(
+            store=self.store, phone=data["phone"], amount=data["amount"], lines=lines
+        )
+        return Response(preview_body(preview, lines))
+
+
+def preview_body(preview, lines) -> dict:
+    earned, rules = preview.earning, preview.rules
+    points_by_rule_id = points_by_rule(earned)
+    return {
+        "points": earned.points,
+        "lines": [
+            {"line_id": line.line_id, "points": earned.points_of_line(line.line_id)}
+            for line in lines
+        ],
+        "rules_applied": [
+            {"rule_id": rule_id, "name": rules[rule_id].name, "points": points}
+            for rule_id, points in points_by_rule_id.items()
+        ],
+        "rules_not_applied": [
+            {
+                "rule_id": rule_id,
+                "name": rules[rule_id].name,
+                "reason": reason,
+                "message": str(REASON_TEXT[reason]),
+            }
+            for rule_id, reason in sorted(earned.not_applied.items())
+        ],
+    }
 
 
 class RefundCreateView(StoreAPIView):

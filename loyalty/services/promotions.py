@@ -11,7 +11,9 @@ from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
+from loyalty import earning as rules_of_earning
 from loyalty.earning import Earning, Rule
 from loyalty.models import AppliedRule, EarningRule, Member, Program, Purchase, RuleUse
 
@@ -19,6 +21,22 @@ LIMIT_REACHED = "limit_reached"
 BUDGET_SPENT = "budget_spent"
 # The one period of a limit "for as long as the program runs".
 PROGRAM_PERIOD_START = date(2000, 1, 1)
+
+# Why a rule in effect did not apply to a basket, as a storefront shows its cashier.
+REASON_TEXT = {
+    rules_of_earning.NOT_RUNNING: _("It is not running now."),
+    rules_of_earning.NOT_TODAY: _("It does not run today."),
+    rules_of_earning.NOT_THIS_HOUR: _("It does not run at this hour."),
+    rules_of_earning.NOT_THIS_STORE: _("It does not run at this store."),
+    rules_of_earning.NO_QUALIFYING_ITEMS: _("The basket has none of the items it covers."),
+    rules_of_earning.BELOW_MINIMUM_SPEND: _(
+        "The basket spends less than its minimum on the items it covers."
+    ),
+    rules_of_earning.NOT_THE_BEST: _("Another promotion gives the customer more."),
+    rules_of_earning.LOWER_PRIORITY: _("A promotion of higher priority applies."),
+    LIMIT_REACHED: _("The customer has had it as often as it allows for now."),
+    BUDGET_SPENT: _("Its budget of points is spent."),
+}
 
 TAKE_USE = """
 INSERT INTO loyalty_ruleuse (rule_id, member_id, period_start, uses)
@@ -109,6 +127,28 @@ def uses_taken(
             return {}, (rule_id, BUDGET_SPENT)
     transaction.savepoint_commit(savepoint)
     return periods, None
+
+
+def uses_refused(
+    earning: Earning, rules: dict[int, EarningRule], *, member: Member | None, at: datetime
+) -> tuple[int, str] | None:
+    """What `uses_taken` would refuse first, read without taking anything: for a preview."""
+    points = points_by_rule(earning)
+    for rule_id in sorted(points):
+        rule = rules[rule_id]
+        if rule.limit_per_member is not None and member is not None:
+            used = RuleUse.objects.filter(
+                rule=rule, member=member, period_start=period_start(rule.limit_period, at)
+            ).values_list("uses", flat=True)
+            if used and used[0] >= rule.limit_per_member:
+                return rule_id, LIMIT_REACHED
+    for rule_id in sorted(points):
+        rule = rules[rule_id]
+        if rule.budget_points is not None and rule.points_awarded + points[rule_id] > (
+            rule.budget_points
+        ):
+            return rule_id, BUDGET_SPENT
+    return None
 
 
 def applied_rules_record(

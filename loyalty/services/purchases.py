@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import AppError
-from loyalty.earning import Line, earning
+from loyalty.earning import Earning, Line, earning
 from loyalty.expiry_policy import new_points_expire_at
 from loyalty.models import (
     EarningRule,
@@ -40,6 +40,7 @@ from .promotions import (
     earning_rules_in_effect,
     rule_snapshot,
     uses_given_back,
+    uses_refused,
     uses_taken,
 )
 
@@ -262,6 +263,32 @@ def _earning_with_uses_taken(*, member, store, amount, lines, program):
     """What the basket earns under the rules in effect, once the limited promotions'
     uses and the budgets it needs are taken; a promotion that cannot be taken is left
     out and the basket evaluated again."""
+    earned, periods, _rules = _evaluated(
+        member=member, store=store, amount=amount, lines=lines, program=program, take=True
+    )
+    return earned, periods
+
+
+@dataclass(frozen=True)
+class Preview:
+    earning: Earning
+    rules: dict[int, EarningRule]
+
+
+def purchase_preview(
+    *, store: Store, phone: str, amount: Decimal, lines: Sequence[BasketLine] = ()
+) -> Preview:
+    """What the purchase would earn now, by the very evaluation the earn runs, and why
+    each rule in effect that would not apply does not; nothing is written or taken."""
+    program = Program.current()
+    member = Member.objects.filter(phone=phone).first()
+    earned, _periods, rules = _evaluated(
+        member=member, store=store, amount=amount, lines=lines, program=program, take=False
+    )
+    return Preview(earned, rules)
+
+
+def _evaluated(*, member, store, amount, lines, program, take: bool):
     rules = earning_rules_in_effect()
     snapshots = [rule_snapshot(rule) for rule in rules.values()]
     at = timezone.localtime()
@@ -276,9 +303,12 @@ def _earning_with_uses_taken(*, member, store, amount, lines, program):
             at=at,
             spent=spent,
         )
-        periods, refused = uses_taken(earned, rules, member=member, at=at)
+        if take:
+            periods, refused = uses_taken(earned, rules, member=member, at=at)
+        else:
+            periods, refused = {}, uses_refused(earned, rules, member=member, at=at)
         if refused is None:
-            return earned, periods
+            return earned, periods, rules
         rule_id, reason = refused
         spent[rule_id] = reason
 

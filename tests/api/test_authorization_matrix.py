@@ -51,6 +51,7 @@ CALLERS = (
 MATRIX = {
     # Storefront: a store key, any store's, except for what another store created.
     ("POST", "/api/v1/purchases"): (401, 401, 401, 201, 401, 201, 401),
+    ("POST", "/api/v1/purchases/preview"): (401, 401, 401, 200, 401, 200, 401),
     ("POST", "/api/v1/purchases/{order_id}/refunds"): (401, 401, 401, 201, 401, 404, 401),
     ("POST", "/api/v1/members/lookup"): (401, 401, 401, 200, 401, 200, 401),
     ("POST", "/api/v1/redemptions/quote"): (401, 401, 401, 200, 401, 200, 401),
@@ -212,7 +213,7 @@ def request_for(endpoint: tuple[str, str], world: World) -> tuple[str, dict | No
     on the first store's purchase, redemption and reward order, on customer A's own order."""
     method, route = endpoint
     path_ids = {
-        "order_id": "POS-A-1" if route.startswith("/api/v1/purchases/") else None,
+        "order_id": "POS-A-1" if route.startswith("/api/v1/purchases/{") else None,
         "redemption_id": world.redemption_id,
     }
     if route.startswith("/api/v1/reward-orders/"):
@@ -221,6 +222,7 @@ def request_for(endpoint: tuple[str, str], world: World) -> tuple[str, dict | No
         path_ids["order_id"] = world.own_order_id
     bodies = {
         "/api/v1/purchases": {"phone": PHONE_A, "order_id": "POS-A-3", "amount": "100.00"},
+        "/api/v1/purchases/preview": {"phone": PHONE_A, "amount": "100.00"},
         "/api/v1/purchases/{order_id}/refunds": {"refund_id": "R-1", "amount": "10.00"},
         "/api/v1/members/lookup": {"phone": PHONE_A},
         "/api/v1/redemptions/quote": {"phone": PHONE_A, "order_total": "80.00"},

@@ -141,14 +141,23 @@ def test_a_line_missing_a_field_is_refused(store_client, missing):
 
 
 @pytest.mark.parametrize(
-    "lines",
-    [[], [{**COFFEE, "line_id": str(n), "amount": "1.00"} for n in range(201)], "COFFEE", {}],
+    "lines, message",
+    [
+        ([], "Send at least one line, or leave the lines out."),
+        (
+            [{**COFFEE, "line_id": str(n), "amount": "1.00"} for n in range(201)],
+            "Send at most 200 lines.",
+        ),
+        ("COFFEE", "Send the basket's lines as a list of objects."),
+        ({}, "Send the basket's lines as a list of objects."),
+    ],
     ids=["none", "201 lines", "a string", "an object"],
 )
-def test_a_basket_of_no_lines_or_too_many_is_refused(store_client, lines):
+def test_a_basket_of_no_lines_or_too_many_is_refused_saying_so(store_client, lines, message):
     response = report(store_client, lines, amount="201.00")
 
     assert response.status_code == 400
+    assert response.json()["error"]["details"]["lines"] == [message]
     assert written()[1] == []
 
 
