@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from loyalty.models import (
     Adjustment,
+    EarningRule,
     LedgerCheckRun,
     LedgerEntry,
     Lot,
@@ -194,3 +195,19 @@ def points_expiring(*, now: datetime, within: list[timedelta]) -> list[dict]:
 
 def ledger_check_latest() -> LedgerCheckRun | None:
     return LedgerCheckRun.objects.order_by("-started_at").first()
+
+
+# How far ahead the customer's app hears of a promotion about to start.
+PROMOTIONS_AHEAD = timedelta(days=7)
+
+
+def promotions_running_and_soon(*, now: datetime) -> list:
+    """The promotions switched on that run now or start within PROMOTIONS_AHEAD, soonest
+    first; exclusions are no news to a customer."""
+    return list(
+        EarningRule.objects.filter(is_active=True)
+        .exclude(kind=EarningRule.Kind.EXCLUSION)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now + PROMOTIONS_AHEAD))
+        .order_by(F("starts_at").asc(nulls_first=True), "pk")
+    )

@@ -26,7 +26,7 @@ from . import serializers as s
 class MeView(CustomerAPIView):
     @extend_schema(
         operation_id="me",
-        summary="The customer's balance and the points that will expire, per date",
+        summary="The customer's balance, the points that will expire, and the promotions on",
         responses={200: s.MeOutput, **error_responses(401, 403)},
         examples=[
             OpenApiExample(
@@ -36,6 +36,19 @@ class MeView(CustomerAPIView):
                     "phone": "+8613800138000",
                     "balance": 1250,
                     "expiring": [{"points": 300, "expires_at": "2027-08-01T00:00:00+08:00"}],
+                    "promotions": [
+                        {
+                            "name": "Double points on weekends",
+                            "kind": "multiplier",
+                            "multiplier": "2.00",
+                            "bonus_points": None,
+                            "starts_at": None,
+                            "ends_at": "2026-12-31T00:00:00+08:00",
+                            "days": [6, 7],
+                            "hours_from": None,
+                            "hours_until": None,
+                        }
+                    ],
                 },
             )
         ],
@@ -46,7 +59,35 @@ class MeView(CustomerAPIView):
         zone = timezone.get_current_timezone()
         for row in expiring:
             row["expires_at"] = local_iso(row["expires_at"], zone)
-        return Response({"phone": request.user.phone, "balance": balance, "expiring": expiring})
+        promotions = selectors.promotions_running_and_soon(now=timezone.now())
+        return Response(
+            {
+                "phone": request.user.phone,
+                "balance": balance,
+                "expiring": expiring,
+                "promotions": [promotion_body(promotion, zone) for promotion in promotions],
+            }
+        )
+
+
+def promotion_body(promotion, zone) -> dict:
+    def when(moment):
+        return local_iso(moment, zone) if moment else None
+
+    def time_of_day(moment):
+        return moment.isoformat(timespec="minutes") if moment else None
+
+    return {
+        "name": promotion.name,
+        "kind": promotion.kind,
+        "multiplier": f"{promotion.multiplier:.2f}" if promotion.multiplier else None,
+        "bonus_points": promotion.bonus_points,
+        "starts_at": when(promotion.starts_at),
+        "ends_at": when(promotion.ends_at),
+        "days": sorted(promotion.days),
+        "hours_from": time_of_day(promotion.hours_from),
+        "hours_until": time_of_day(promotion.hours_until),
+    }
 
 
 class MyTransactionsView(CustomerAPIView):

@@ -146,10 +146,27 @@ class OrderIdInput(serializers.Serializer):
     order_id = ReferenceField()
 
 
+class PromotionOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="In the language the request asks for.")
+    kind = serializers.ChoiceField(choices=["multiplier", "bonus"])
+    multiplier = serializers.CharField(allow_null=True, help_text='e.g. "2.00"; null for a bonus')
+    bonus_points = serializers.IntegerField(allow_null=True)
+    starts_at = serializers.DateTimeField(allow_null=True)
+    ends_at = serializers.DateTimeField(allow_null=True)
+    days = serializers.ListField(
+        child=serializers.IntegerField(), help_text="ISO days, 1 = Monday; empty: every day."
+    )
+    hours_from = serializers.TimeField(allow_null=True)
+    hours_until = serializers.TimeField(allow_null=True)
+
+
 class MeOutput(serializers.Serializer):
     phone = serializers.CharField()
     balance = serializers.IntegerField()
     expiring = ExpiringPoints(many=True)
+    promotions = PromotionOutput(
+        many=True, help_text="The promotions running now or starting within 7 days."
+    )
 
 
 class TransactionOutput(serializers.Serializer):

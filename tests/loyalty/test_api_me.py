@@ -4,7 +4,7 @@ still while new entries arrive; and a token that sees only its own member."""
 
 import base64
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,7 @@ import time_machine
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from loyalty.models import LedgerEntry, Member, Program, Purchase
+from loyalty.models import EarningRule, LedgerEntry, Member, Program, Purchase
 from loyalty.services.purchases import refund_record
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
@@ -93,6 +93,7 @@ def test_signing_up_links_the_points_earned_in_store(store, sign_up):
             "phone": PHONE,
             "balance": 100,
             "expiring": [{"points": 100, "expires_at": "2027-08-01T00:00:00+08:00"}],
+            "promotions": [],
         }
         assert Member.objects.get().user == User.objects.get(phone=PHONE)
         [entry] = customer.get(TRANSACTIONS_URL).json()["results"]
@@ -107,8 +108,78 @@ def test_signing_up_links_the_points_earned_in_store(store, sign_up):
 def test_a_customer_who_never_bought_sees_an_empty_account(sign_up):
     customer = sign_up(PHONE)
 
-    assert customer.get(ME_URL).json() == {"phone": PHONE, "balance": 0, "expiring": []}
+    assert customer.get(ME_URL).json() == {
+        "phone": PHONE,
+        "balance": 0,
+        "expiring": [],
+        "promotions": [],
+    }
     assert customer.get(TRANSACTIONS_URL).json() == {"results": [], "next": None}
+
+
+def promotion(name_en, name_zh, **fields):
+    return EarningRule.objects.create(
+        name_en=name_en,
+        name_zh=name_zh,
+        **{"kind": "multiplier", "multiplier": Decimal("2"), **fields},
+    )
+
+
+def test_the_customer_sees_the_promotions_running_now_and_within_a_week(sign_up):
+    with at(2026, 7, 6, 10, 0):
+        now = datetime(2026, 7, 6, 10, 0, tzinfo=SHANGHAI)
+        promotion(
+            "Double on weekends",
+            "周末双倍",
+            days=[7, 6],
+            ends_at=datetime(2026, 8, 1, tzinfo=SHANGHAI),
+        )
+        promotion(
+            "Morning bonus",
+            "早间赠分",
+            kind="bonus",
+            multiplier=None,
+            bonus_points=50,
+            starts_at=now + timedelta(days=3),
+            hours_from=time(7),
+            hours_until=time(10),
+        )
+        promotion("Next month", "下月", starts_at=now + timedelta(days=8))
+        promotion("Ended", "已结束", ends_at=now)
+        promotion("Off", "已关闭", is_active=False)
+        EarningRule.objects.create(
+            name_en="No tobacco", name_zh="烟草不积分", kind="exclusion", categories=["tobacco"]
+        )
+        customer = sign_up(PHONE)
+
+        english = customer.get(ME_URL).json()["promotions"]
+        chinese = customer.get(ME_URL, headers={"Accept-Language": "zh-hans"}).json()
+
+    assert english == [
+        {
+            "name": "Double on weekends",
+            "kind": "multiplier",
+            "multiplier": "2.00",
+            "bonus_points": None,
+            "starts_at": None,
+            "ends_at": "2026-08-01T00:00:00+08:00",
+            "days": [6, 7],
+            "hours_from": None,
+            "hours_until": None,
+        },
+        {
+            "name": "Morning bonus",
+            "kind": "bonus",
+            "multiplier": None,
+            "bonus_points": 50,
+            "starts_at": "2026-07-09T10:00:00+08:00",
+            "ends_at": None,
+            "days": [],
+            "hours_from": "07:00",
+            "hours_until": "10:00",
+        },
+    ]
+    assert [row["name"] for row in chinese["promotions"]] == ["周末双倍", "早间赠分"]
 
 
 def test_expiring_points_are_summed_per_expiry_date_soonest_first(store, sign_up):
@@ -139,6 +210,7 @@ def test_expiring_points_are_summed_per_expiry_date_soonest_first(store, sign_up
             {"points": 20, "expires_at": "2026-08-06T00:00:00+08:00"},
             {"points": 5, "expires_at": "2026-08-07T00:00:00+08:00"},
         ],
+        "promotions": [],
     }
     assert_ledger_consistent()
 
