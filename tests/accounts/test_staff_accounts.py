@@ -121,5 +121,5 @@ def test_the_demo_login_says_how_the_second_factor_is_set_up(monkeypatch, settin
     ]
     assert next_start.getvalue().splitlines()[1] == (
         "Then: a code from the authenticator app set up before "
-        f"(lost it? python manage.py staff_otp_reset {PHONE})."
+        f"(lost it? .venv/bin/python manage.py staff_otp_reset {PHONE})."
     )

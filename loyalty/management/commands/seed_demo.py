@@ -131,7 +131,7 @@ class Command(TranslatedCommand):
             )
         return gettext(
             "Then: a code from the authenticator app set up before "
-            "(lost it? python manage.py staff_otp_reset %(phone)s)."
+            "(lost it? .venv/bin/python manage.py staff_otp_reset %(phone)s)."
         ) % {"phone": phone}
 
     def _demo_key(self, store: Store) -> tuple[int, str]:
