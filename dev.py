@@ -102,7 +102,10 @@ def start(*, port: int) -> int:
         else:
             env |= servers.enter_context(embedded_server("postgres", str(var_dir / "postgres")))
             database = f"a private PostgreSQL in {var_dir / 'postgres'}"
-        return run_service(port=port, env=env, database=database)
+        code = run_service(port=port, env=env, database=database)
+    # Said once everything has stopped, the database too: the terminal is free again.
+    print(f"Stopped. Everything it wrote is kept in {database}.", flush=True)
+    return code
 
 
 def run_service(*, port: int, env: dict[str, str], database: str) -> int:

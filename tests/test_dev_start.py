@@ -69,9 +69,14 @@ def test_the_start_command_says_where_to_look_and_keeps_the_demo_key(tmp_path):
     process, first = start(tmp_path, free_port())
     first += stop(process)
     process, second = start(tmp_path, free_port())
-    second += stop(process)
+    stopping = stop(process)
+    second += stopping
 
     assert process.returncode == 0, "\n".join(second)
+    # The last word, once the database has stopped too, says where the data stays.
+    assert stopping[-1] == (
+        f"Stopped. Everything it wrote is kept in a private PostgreSQL in {tmp_path / 'postgres'}."
+    )
     assert any(line.startswith("Admin:") for line in first), "\n".join(first)
     assert re.fullmatch(r"\w{8}\.\w{32}", printed_key(first)), "\n".join(first)
     assert printed_key(second) == printed_key(first)
