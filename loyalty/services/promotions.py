@@ -169,7 +169,9 @@ def applied_rules_record(
 def uses_given_back(purchase: Purchase) -> None:
     """The whole purchase was refunded: its promotions' uses and budget points return.
     The caller holds the member's lock and the purchase's."""
-    applied = AppliedRule.objects.filter(purchase=purchase, given_back=False).order_by("rule_id")
+    applied = list(
+        AppliedRule.objects.filter(purchase=purchase, given_back=False).order_by("rule_id")
+    )
     for application in applied:
         if application.period_start is not None:
             RuleUse.objects.filter(
@@ -184,7 +186,9 @@ def uses_given_back(purchase: Purchase) -> None:
             budget_points__isnull=False,
             points_awarded__gte=application.points,
         ).update(points_awarded=F("points_awarded") - application.points)
-    applied.update(given_back=True)
+    AppliedRule.objects.filter(pk__in=[application.pk for application in applied]).update(
+        given_back=True
+    )
 
 
 def _use_taken(rule: EarningRule, *, member: Member, period_start: date) -> bool:

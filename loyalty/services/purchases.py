@@ -94,15 +94,16 @@ def purchase_record(
     earning rules while any is switched on."""
     report = {"phone": phone, "amount": amount, "basket": basket_text(lines)}
     for _attempt in range(3):
-        parameters = earn_parameters(
-            store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
-        )
         try:
-            if parameters["earning_rules_on"]:
+            if _remembered_rules()["earning_rules_on"]:
                 return _record_under_rules(
+                    store=store, order_id=order_id, lines=lines, report=report
+                )
+            row = _run_earn_statement(
+                earn_parameters(
                     store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
                 )
-            row = _run_earn_statement(parameters)
+            )
         except IntegrityError:
             return _replay_of_the_race_winner(store=store, order_id=order_id, report=report)
         if row is not None:
@@ -183,8 +184,8 @@ def refund_record(*, store: Store, order_id: str, refund_id: str, amount: Decima
 _RULES: dict[str, object] = {}
 
 
-def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLine] = ()) -> dict:
-    """EARN_STATEMENT's parameters for a purchase, under the rules last read here."""
+def _remembered_rules() -> dict:
+    """The program's rules as this process last read them, reading them if need be."""
     if not _RULES:
         program = Program.current()
         _RULES.update(
@@ -193,9 +194,15 @@ def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLin
             earning_rules_version=program.earning_rules_version,
             earning_rules_on=EarningRule.objects.filter(is_active=True).exists(),
         )
+    return _RULES
+
+
+def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLine] = ()) -> dict:
+    """EARN_STATEMENT's parameters for a purchase, under the rules last read here."""
+    rules = _remembered_rules()
     now = timezone.now()
     return {
-        **_RULES,
+        **rules,
         "program_id": Program.SINGLETON_ID,
         "kind": LedgerEntry.Kind.EARN,
         "store_id": store.pk,
@@ -214,23 +221,22 @@ def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLin
     }
 
 
-def _record_under_rules(*, store, phone, order_id, amount, lines) -> Recorded:
+def _record_under_rules(*, store, order_id, lines, report: dict) -> Recorded:
     """The earn while earning rules are on: several statements in one transaction, the
     member locked first, then its uses of limited promotions and their budgets."""
+    amount = report["amount"]
     with transaction.atomic():
-        member = member_lock_or_create(phone=phone)
+        member = member_lock_or_create(phone=report["phone"])
         earlier = _purchase_of_order(store=store, order_id=order_id)
         if earlier is not None:
-            report = {"phone": phone, "amount": amount, "basket": basket_text(lines)}
-            basket = basket_text(list(earlier.lines.order_by("id")))
-            return _replayed_purchase(earlier, basket=basket, report=report)
+            return _replay_of(earlier, report)
         program = Program.current()
         if program.earning_rules_version != _RULES.get("earning_rules_version"):
             # The rules changed since they were read here: the next earn reads them again,
             # and goes back to the one statement if none is on any more.
             _RULES.clear()
-        earned, periods = _earning_with_uses_taken(
-            member=member, store=store, amount=amount, lines=lines, program=program
+        earned, periods, rules = _evaluated(
+            member=member, store=store, amount=amount, lines=lines, program=program, take=True
         )
         now = timezone.now()
         entry = None
@@ -253,20 +259,10 @@ def _record_under_rules(*, store, phone, order_id, amount, lines) -> Recorded:
             balance_after=member.balance,
             created_at=now,
         )
-        _basket_and_parts_record(purchase, lines, earned, program)
+        _basket_and_parts_record(purchase, lines, earned, program, rules)
         applied_rules_record(purchase, earned, periods)
         purchase.member = member
         return Recorded(purchase, True)
-
-
-def _earning_with_uses_taken(*, member, store, amount, lines, program):
-    """What the basket earns under the rules in effect, once the limited promotions'
-    uses and the budgets it needs are taken; a promotion that cannot be taken is left
-    out and the basket evaluated again."""
-    earned, periods, _rules = _evaluated(
-        member=member, store=store, amount=amount, lines=lines, program=program, take=True
-    )
-    return earned, periods
 
 
 @dataclass(frozen=True)
@@ -289,6 +285,9 @@ def purchase_preview(
 
 
 def _evaluated(*, member, store, amount, lines, program, take: bool):
+    """What the basket earns under the rules in effect. With `take`, the limited
+    promotions' uses and the budgets it needs are taken; a promotion that cannot be
+    taken (or, without, could not be) is left out and the basket evaluated again."""
     rules = earning_rules_in_effect()
     snapshots = [rule_snapshot(rule) for rule in rules.values()]
     at = timezone.localtime()
@@ -320,7 +319,7 @@ def _earning_lines(amount: Decimal, lines: Sequence[BasketLine]) -> list[Line]:
     return [Line(line.line_id, line.sku, line.category, line.amount) for line in lines]
 
 
-def _basket_and_parts_record(purchase, lines, earned, program) -> None:
+def _basket_and_parts_record(purchase, lines, earned, program, rules) -> None:
     saved = PurchaseLine.objects.bulk_create(
         PurchaseLine(
             purchase=purchase,
@@ -333,17 +332,13 @@ def _basket_and_parts_record(purchase, lines, earned, program) -> None:
         for line in lines
     )
     line_of = {line.line_id: line for line in saved}
-    multipliers = {
-        rule.pk: rule.multiplier
-        for rule in EarningRule.objects.filter(pk__in=earned.applied).only("multiplier")
-    }
     EarnPart.objects.bulk_create(
         EarnPart(
             purchase=purchase,
             line=line_of.get(part.line_id),
             rule_id=part.rule_id,
             rate=program.earn_rate,
-            multiplier=multipliers.get(part.rule_id),
+            multiplier=rules[part.rule_id].multiplier if part.rule_id else None,
             exact=part.exact,
             points=part.points,
         )
@@ -365,8 +360,13 @@ def _replay_of_the_race_winner(*, store, order_id, report: dict) -> Recorded:
     existing = _purchase_of_order(store=store, order_id=order_id)
     if existing is None:
         raise RuntimeError(f"order {order_id!r} broke a unique constraint yet is not recorded")
-    basket = basket_text(list(existing.lines.order_by("id")))
-    return _replayed_purchase(existing, basket=basket, report=report)
+    return _replay_of(existing, report)
+
+
+def _replay_of(purchase: Purchase, report: dict) -> Recorded:
+    """An earlier report of the order, read through the ORM: compared with this one."""
+    basket = basket_text(list(purchase.lines.order_by("id")))
+    return _replayed_purchase(purchase, basket=basket, report=report)
 
 
 def _recorded_from_row(row: dict, *, store, report: dict) -> Recorded:
