@@ -388,6 +388,16 @@ class PurchaseLine(models.Model):
     category = models.CharField(_("category"), max_length=64, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"))
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    # The earn statement inserts lines in SQL: what nothing refunded yet is the database's.
+    refunded_quantity = models.PositiveIntegerField(_("quantity refunded"), default=0, db_default=0)
+    refunded_amount = models.DecimalField(
+        _("amount refunded"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        db_default=Decimal("0.00"),
+    )
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("purchase line")
@@ -398,6 +408,17 @@ class PurchaseLine(models.Model):
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="purchase_line_quantity"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_line_amount"),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=F("quantity")),
+                name="purchase_line_refunds_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("amount")),
+                name="purchase_line_refunds_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_reversed__gte=0), name="purchase_line_reversal_not_negative"
+            ),
         ]
 
     def __str__(self):
@@ -629,6 +650,37 @@ class Refund(models.Model):
 
     def __str__(self):
         return self.refund_id
+
+
+class RefundLine(models.Model):
+    """A line a refund named: the units or money of it refunded, and the points that took
+    back of what the line earned."""
+
+    refund = models.ForeignKey(
+        Refund, on_delete=models.PROTECT, related_name="lines", verbose_name=_("refund")
+    )
+    line = models.ForeignKey(
+        PurchaseLine, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("line")
+    )
+    quantity = models.PositiveIntegerField(
+        _("quantity"), null=True, blank=True, help_text=_("Empty: refunded by amount.")
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    points_reversed = models.BigIntegerField(_("points reversed"))
+
+    class Meta:
+        verbose_name = _("refunded line")
+        verbose_name_plural = _("refunded lines")
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "line"], name="refund_line_once"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_line_amount"),
+            models.CheckConstraint(
+                condition=Q(points_reversed__gte=0), name="refund_line_points_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.line.line_id
 
 
 class IdempotentRequest(models.Model):

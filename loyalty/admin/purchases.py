@@ -10,7 +10,16 @@ from .display import MemberFilter, MemberRecordAdmin
 
 class PurchaseLineInline(ReadOnlyInline):
     model = PurchaseLine
-    fields = ("line_id", "sku", "category", "quantity", "amount")
+    fields = (
+        "line_id",
+        "sku",
+        "category",
+        "quantity",
+        "amount",
+        "refunded_quantity",
+        "refunded_amount",
+        "points_reversed",
+    )
     readonly_fields = fields
 
     def has_delete_permission(self, request, obj=None):

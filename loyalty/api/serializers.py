@@ -17,6 +17,18 @@ from loyalty.models import EntryKind, Redemption
 MAX_LINES = 200
 
 
+def _each_line_once(lines: list[dict]) -> list[dict]:
+    seen = set()
+    for line in lines:
+        if line["line_id"] in seen:
+            raise serializers.ValidationError(
+                _("Each line needs its own line_id: %(line_id)s is there twice.")
+                % {"line_id": line["line_id"]}
+            )
+        seen.add(line["line_id"])
+    return lines
+
+
 class PurchaseLineInput(serializers.Serializer):
     line_id = ReferenceField(help_text="The line's own id, unique within the purchase.")
     sku = ReferenceField(help_text="The item's code, as the earning rules name it.")
@@ -48,15 +60,7 @@ class PurchaseInput(serializers.Serializer):
     )
 
     def validate_lines(self, lines):
-        seen = set()
-        for line in lines:
-            if line["line_id"] in seen:
-                raise serializers.ValidationError(
-                    _("Each line needs its own line_id: %(line_id)s is there twice.")
-                    % {"line_id": line["line_id"]}
-                )
-            seen.add(line["line_id"])
-        return lines
+        return _each_line_once(lines)
 
     def validate(self, data):
         lines = data.get("lines")
@@ -102,9 +106,47 @@ class PreviewOutput(serializers.Serializer):
     rules_not_applied = PreviewSkippedRuleOutput(many=True)
 
 
+class RefundLineInput(serializers.Serializer):
+    line_id = ReferenceField(help_text="A line of the purchase's basket.")
+    quantity = QuantityField(required=False, help_text="Units of the line refunded.")
+    amount = AmountField(required=False, help_text="Or: the line's money refunded.")
+
+    def validate(self, data):
+        if ("quantity" in data) == ("amount" in data):
+            raise serializers.ValidationError(
+                _("Send the units refunded (quantity) or the money refunded (amount), not both.")
+            )
+        return data
+
+
 class RefundInput(serializers.Serializer):
     refund_id = ReferenceField()
-    amount = AmountField()
+    amount = AmountField(
+        required=False,
+        help_text="The money refunded; with `lines`, it may be left out, or must be theirs.",
+    )
+    lines = serializers.ListField(
+        child=RefundLineInput(),
+        required=False,
+        min_length=1,
+        max_length=MAX_LINES,
+        error_messages={
+            "not_a_list": _("Send the refunded lines as a list of objects."),
+            "min_length": _("Send at least one line, or leave the lines out."),
+            "max_length": _("Send at most {max_length} lines."),
+        },
+        help_text="The lines refunded, for a purchase reported with its basket.",
+    )
+
+    def validate_lines(self, lines):
+        return _each_line_once(lines)
+
+    def validate(self, data):
+        if "amount" not in data and "lines" not in data:
+            raise serializers.ValidationError(
+                {"amount": _("Send the amount refunded, or the lines refunded.")}
+            )
+        return data
 
 
 class LookupInput(serializers.Serializer):
@@ -124,9 +166,20 @@ class PurchaseOutput(serializers.Serializer):
     member = MemberBrief()
 
 
+class RefundLineOutput(serializers.Serializer):
+    line_id = serializers.CharField()
+    quantity = serializers.IntegerField(allow_null=True, help_text="null: refunded by amount")
+    amount = MoneyField()
+    points_reversed = serializers.IntegerField()
+
+
 class RefundOutput(serializers.Serializer):
     refund_id = serializers.CharField()
+    amount = MoneyField(help_text="The money this refund refunded.")
     points_reversed = serializers.IntegerField()
+    lines = RefundLineOutput(
+        many=True, help_text="The lines refunded; empty for a refund by amount."
+    )
     member = MemberBrief()
 
 

@@ -13,7 +13,6 @@ from loyalty.services.purchases import (
     BasketLine,
     purchase_preview,
     purchase_record,
-    refund_record,
 )
 from loyalty.services.redemptions import (
     redemption_cancel,
@@ -21,6 +20,7 @@ from loyalty.services.redemptions import (
     redemption_hold,
     redemption_quote,
 )
+from loyalty.services.refunds import LineRefund, refund_record
 
 from . import serializers as s
 
@@ -219,12 +219,18 @@ def preview_body(preview, lines) -> dict:
 class RefundCreateView(StoreAPIView):
     @extend_schema(
         operation_id="refund_create",
-        summary="Report a refund; the points the refunded amount earned are taken back",
+        summary="Report a refund; the points the refunded money earned are taken back",
         description=(
-            "Refunds add up: the points reversed are min(earned, floor(total refunded × "
-            "earn rate at purchase time)) minus what earlier refunds reversed. The balance "
-            "may go below zero when the points were already spent; the next purchases pay "
-            "that back first. Idempotent by `refund_id` per purchase."
+            "A refund names an amount, or the lines of the basket refunded (units or "
+            "money of each); a purchase is refunded one way or the other, as its first "
+            "refund was (422 `refund_mode_mismatch`). Refunds add up: the points reversed "
+            "are what the total refunded earned (by amount: min(earned, floor(total "
+            "refunded × earn rate at purchase time)), or in proportion under earning "
+            "rules; by line: in proportion to each line's money, of what the line earned) "
+            "minus what earlier refunds reversed; the refund that completes the purchase "
+            "takes back all its points, bonuses too. The balance may go below zero when "
+            "the points were already spent; the next purchases pay that back first. "
+            "Idempotent by `refund_id` per purchase."
         ),
         parameters=[
             IDEMPOTENCY_PARAMETER,
@@ -243,13 +249,41 @@ class RefundCreateView(StoreAPIView):
                 value={"refund_id": "R-1", "amount": "100.00"},
             ),
             OpenApiExample(
+                "Refund of lines",
+                request_only=True,
+                value={
+                    "refund_id": "R-2",
+                    "lines": [
+                        {"line_id": "1", "quantity": 1},
+                        {"line_id": "3", "amount": "5.00"},
+                    ],
+                },
+            ),
+            OpenApiExample(
                 "Reversed",
                 response_only=True,
                 status_codes=["201"],
                 value={
                     "refund_id": "R-1",
+                    "amount": "100.00",
                     "points_reversed": 100,
+                    "lines": [],
                     "member": {"phone": "+8613800138000", "balance": 1150},
+                },
+            ),
+            OpenApiExample(
+                "Lines reversed",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "refund_id": "R-2",
+                    "amount": "17.50",
+                    "points_reversed": 30,
+                    "lines": [
+                        {"line_id": "1", "quantity": 1, "amount": "12.50", "points_reversed": 25},
+                        {"line_id": "3", "quantity": None, "amount": "5.00", "points_reversed": 5},
+                    ],
+                    "member": {"phone": "+8613800138000", "balance": 1220},
                 },
             ),
             OpenApiExample(
@@ -277,11 +311,27 @@ class RefundCreateView(StoreAPIView):
     def _record(self, order_id):
         data = self.parse(s.RefundInput, self.request.data)
         self.parse(s.OrderIdInput, {"order_id": order_id})
-        recorded = refund_record(store=self.store, order_id=order_id, **data)
+        recorded = refund_record(
+            store=self.store,
+            order_id=order_id,
+            refund_id=data["refund_id"],
+            amount=data.get("amount"),
+            lines=[LineRefund(**line) for line in data.get("lines", ())],
+        )
         refund = recorded.record
         body = {
             "refund_id": refund.refund_id,
+            "amount": f"{refund.amount:.2f}",
             "points_reversed": refund.points_reversed,
+            "lines": [
+                {
+                    "line_id": line.line.line_id,
+                    "quantity": line.quantity,
+                    "amount": f"{line.amount:.2f}",
+                    "points_reversed": line.points_reversed,
+                }
+                for line in refund.lines.select_related("line").order_by("id")
+            ],
             "member": member_brief(refund.purchase.member, refund.balance_after),
         }
         return Response(body, status=201 if recorded.created else replay_status(201))

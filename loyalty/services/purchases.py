@@ -1,7 +1,7 @@
-"""Purchases earn points; refunds take back what the refunded amount earned.
+"""Purchases earn points (refunds, which take them back, are in refunds.py).
 
-An earn is the hottest write of the service. It is one statement
-(`EARN_STATEMENT`), its own transaction: it finds an earlier report of the order,
+An earn is the hottest write of the service. While no earning rule is on, it is one
+statement (`EARN_STATEMENT`), its own transaction: it finds an earlier report of the order,
 or else locks or creates the member, adds the points, and writes the entry, the
 lot, the purchase and its basket's lines, all in one round trip. Like the expiry job it writes
 exactly what `credit` would; the invariant tests hold it to that.
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,7 +23,6 @@ from loyalty.models import (
     EarningRule,
     EarnPart,
     LedgerEntry,
-    Lot,
     Member,
     Program,
     Purchase,
@@ -34,12 +32,11 @@ from loyalty.models import (
 )
 
 from .members import member_lock_or_create
-from .points import Cause, credit, credit_by_phone_ctes, debit, fetch_named, member_lock
+from .points import Cause, credit, credit_by_phone_ctes, fetch_named
 from .promotions import (
     applied_rules_record,
     earning_rules_in_effect,
     rule_snapshot,
-    uses_given_back,
     uses_refused,
     uses_taken,
 )
@@ -164,22 +161,6 @@ SELECT FALSE, earlier.* FROM earlier
 """
 
 
-def refund_record(*, store: Store, order_id: str, refund_id: str, amount: Decimal) -> Recorded:
-    """Record a refund once per (purchase, refund_id) and reverse what the refunded total
-    earned (`points_owed_back`) less what earlier refunds reversed."""
-    purchase = _purchase_of_order(store=store, order_id=order_id)
-    if purchase is None:
-        raise AppError("not_found", _("No purchase with this order id for this store."))
-    with transaction.atomic():
-        member = member_lock(purchase.member_id)
-        purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
-        existing = purchase.refunds.filter(refund_id=refund_id).first()
-        if existing is not None:
-            return _replayed_refund(existing, amount=amount)
-        _refuse_refund_beyond_purchase(purchase, amount)
-        return Recorded(_reverse(member, purchase, refund_id=refund_id, amount=amount), True)
-
-
 # The rules an earn was last computed with, in this process; EARN_STATEMENT checks them.
 _RULES: dict[str, object] = {}
 
@@ -227,7 +208,7 @@ def _record_under_rules(*, store, order_id, lines, report: dict) -> Recorded:
     amount = report["amount"]
     with transaction.atomic():
         member = member_lock_or_create(phone=report["phone"])
-        earlier = _purchase_of_order(store=store, order_id=order_id)
+        earlier = purchase_of_order(store=store, order_id=order_id)
         if earlier is not None:
             return _replay_of(earlier, report)
         program = Program.current()
@@ -357,7 +338,7 @@ def _run_earn_statement(parameters: dict):
 
 def _replay_of_the_race_winner(*, store, order_id, report: dict) -> Recorded:
     """A concurrent request for the same order committed first: answer as its replay."""
-    existing = _purchase_of_order(store=store, order_id=order_id)
+    existing = purchase_of_order(store=store, order_id=order_id)
     if existing is None:
         raise RuntimeError(f"order {order_id!r} broke a unique constraint yet is not recorded")
     return _replay_of(existing, report)
@@ -385,65 +366,7 @@ def _recorded_from_row(row: dict, *, store, report: dict) -> Recorded:
     return _replayed_purchase(purchase, basket=row["basket"], report=report)
 
 
-def points_owed_back(purchase: Purchase, refunded_total: Decimal) -> int:
-    """What a refunded total takes back of a purchase's points, never more than it earned.
-    A purchase earned at the flat rate gives back what the money earned at that rate; one
-    earned under the earning rules (bonuses, multipliers, exclusions) gives back its
-    points in proportion to the money, and all of them for all of it."""
-    if not purchase.parts.exists():
-        return min(purchase.points_earned, points_for_amount(refunded_total, purchase.earn_rate))
-    if refunded_total >= purchase.amount:
-        return purchase.points_earned
-    share = purchase.points_earned * refunded_total / purchase.amount
-    return int(share.to_integral_value(rounding=ROUND_FLOOR))
-
-
-def _reverse(member, purchase: Purchase, *, refund_id: str, amount: Decimal) -> Refund:
-    refunded_total = purchase.refunded_amount + amount
-    points = points_owed_back(purchase, refunded_total) - purchase.points_reversed
-    entry = None
-    if points:
-        entry = debit(
-            member=member,
-            kind=LedgerEntry.Kind.EARN_REVERSAL,
-            points=points,
-            cause=Cause(store=purchase.store, reference=f"{purchase.order_id}/{refund_id}"),
-            allow_debt=True,
-            lot_first=Lot.objects.filter(entry_id=purchase.earn_entry_id).first(),
-        )
-    Purchase.objects.filter(pk=purchase.pk).update(
-        refunded_amount=F("refunded_amount") + amount,
-        points_reversed=F("points_reversed") + points,
-    )
-    refund = Refund.objects.create(
-        purchase=purchase,
-        refund_id=refund_id,
-        amount=amount,
-        points_reversed=points,
-        reversal_entry=entry,
-        balance_after=member.balance,
-    )
-    if refunded_total == purchase.amount:
-        uses_given_back(purchase)
-    refund.purchase.member = member
-    return refund
-
-
-def _refuse_refund_beyond_purchase(purchase: Purchase, amount: Decimal) -> None:
-    refundable = purchase.amount - purchase.refunded_amount
-    if amount > refundable:
-        raise AppError(
-            "refund_exceeds_purchase",
-            _("The refunds would exceed the purchase amount."),
-            details={
-                "purchase_amount": str(purchase.amount),
-                "refunded_amount": str(purchase.refunded_amount),
-                "refundable_amount": str(refundable),
-            },
-        )
-
-
-def _purchase_of_order(*, store: Store, order_id: str) -> Purchase | None:
+def purchase_of_order(*, store: Store, order_id: str) -> Purchase | None:
     return (
         Purchase.objects.select_related("member", "store")
         .filter(store=store, order_id=order_id)
@@ -465,13 +388,3 @@ def _replayed_purchase(purchase: Purchase, *, basket: str | None, report: dict) 
             details={"order_id": purchase.order_id},
         )
     return Recorded(purchase, False)
-
-
-def _replayed_refund(refund: Refund, *, amount: Decimal) -> Recorded:
-    if refund.amount != amount:
-        raise AppError(
-            "idempotency_conflict",
-            _("This refund id was already reported with a different amount."),
-            details={"refund_id": refund.refund_id},
-        )
-    return Recorded(refund, False)

@@ -21,12 +21,12 @@ from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.program import program_rules_update
 from loyalty.services.promotions import earning_rules_changed
-from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import (
     redemption_cancel,
     redemption_hold,
     redemptions_release_expired,
 )
+from loyalty.services.refunds import refund_record
 from loyalty.services.stores import store_create
 from tests.factories import earn
 

@@ -21,8 +21,8 @@ from loyalty.admin.dashboard import DASHBOARD_PERMISSION
 from loyalty.models import LedgerCheckRun, Member, Program
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
-from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import redemption_cancel, redemption_hold
+from loyalty.services.refunds import refund_record
 from tests.catalog.factories import RewardItemFactory
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent

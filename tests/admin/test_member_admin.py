@@ -12,8 +12,8 @@ from accounts.phones import mask_phone
 from loyalty.models import LedgerEntry, Lot, Member
 from loyalty.services.adjustments import adjustment_request
 from loyalty.services.members import member_link_user
-from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import redemption_hold
+from loyalty.services.refunds import refund_record
 from tests.admin import CLERK_PERMISSIONS, staff_member
 from tests.factories import earn
 

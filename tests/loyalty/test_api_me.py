@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from loyalty.models import EarningRule, LedgerEntry, Member, Program, Purchase
-from loyalty.services.purchases import refund_record
+from loyalty.services.refunds import refund_record
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
 

@@ -80,7 +80,9 @@ def test_a_refund_takes_back_the_points_it_earned(store_client, store):
     assert response.status_code == 201
     assert response.json() == {
         "refund_id": "R-1",
+        "amount": "100.00",
         "points_reversed": 100,
+        "lines": [],
         "member": {"phone": PHONE, "balance": 200},
     }
     entry = LedgerEntry.objects.latest("pk")
@@ -126,7 +128,9 @@ def test_reversal_rounds_on_the_total_refunded_not_on_each_refund(store_client):
     assert first.status_code == 201
     assert first.json() == {
         "refund_id": "R-1",
+        "amount": "0.50",
         "points_reversed": 0,
+        "lines": [],
         "member": {"phone": PHONE, "balance": 100},
     }
     assert second.json()["points_reversed"] == 1
@@ -178,7 +182,9 @@ def test_a_refund_of_a_purchase_that_earned_nothing_reverses_nothing(store_clien
     assert response.status_code == 201
     assert response.json() == {
         "refund_id": "R-1",
+        "amount": "0.99",
         "points_reversed": 0,
+        "lines": [],
         "member": {"phone": PHONE, "balance": 0},
     }
     assert Refund.objects.get().amount == Decimal("0.99")
@@ -289,7 +295,9 @@ def test_the_same_refund_again_replays_the_first_answer(store_client):
     assert replay.json() == first.json()
     assert first.json() == {
         "refund_id": "R-1",
+        "amount": "40.00",
         "points_reversed": 40,
+        "lines": [],
         "member": {"phone": PHONE, "balance": 60},
     }
     assert ledger_state() == before
@@ -401,7 +409,9 @@ def test_a_refund_of_spent_points_leaves_a_debt_that_the_next_purchases_pay_firs
     assert response.status_code == 201
     assert response.json() == {
         "refund_id": "R-1",
+        "amount": "100.00",
         "points_reversed": 100,
+        "lines": [],
         "member": {"phone": PHONE, "balance": -80},
     }
     assert lookup(store_client)["balance"] == -80

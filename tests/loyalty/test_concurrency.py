@@ -7,7 +7,8 @@ from django.db import DatabaseError, connection, transaction
 
 from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Purchase, Refund
-from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.purchases import purchase_record
+from loyalty.services.refunds import refund_record
 from tests.concurrency import run_together
 from tests.invariants import assert_ledger_consistent
 

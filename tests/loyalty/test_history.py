@@ -14,13 +14,13 @@ from catalog.services import reward_order_cancel, reward_order_place
 from loyalty.models import Member
 from loyalty.services.adjustments import adjustment_request
 from loyalty.services.expiry_job import points_expire
-from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import (
     redemption_cancel,
     redemption_commit,
     redemption_hold,
     redemptions_release_expired,
 )
+from loyalty.services.refunds import refund_record
 from tests.catalog.factories import RewardItemFactory, customer_client
 from tests.factories import earn
 

@@ -23,8 +23,9 @@ from django.db import connection
 from core.postgresql.operations import TRIGGERS_OFF, TRIGGERS_ON
 from loyalty.models import Allocation, LedgerEntry, Lot, Member, Purchase, Store
 from loyalty.services.points import Cause, credit, debit, member_lock
-from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.purchases import purchase_record
 from loyalty.services.redemptions import redemption_hold
+from loyalty.services.refunds import refund_record
 
 pytestmark = pytest.mark.django_db
 

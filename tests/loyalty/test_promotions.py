@@ -11,7 +11,8 @@ import time_machine
 
 from loyalty.models import AppliedRule, EarningRule, EarnPart, Member, Purchase, RuleUse
 from loyalty.services.promotions import earning_rules_changed
-from loyalty.services.purchases import BasketLine, purchase_record, refund_record
+from loyalty.services.purchases import BasketLine, purchase_record
+from loyalty.services.refunds import refund_record
 from loyalty.services.stores import store_create
 from tests.concurrency import run_together
 from tests.invariants import assert_ledger_consistent

@@ -7,7 +7,8 @@ import pytest
 from core.errors import AppError
 from loyalty.models import LedgerEntry, Lot, Member, Program, Purchase
 from loyalty.services.points import Cause, debit, member_lock
-from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.purchases import purchase_record
+from loyalty.services.refunds import refund_record
 from tests.factories import StoreFactory, earn
 from tests.invariants import assert_ledger_consistent
 

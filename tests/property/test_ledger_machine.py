@@ -68,7 +68,7 @@ from loyalty.services.adjustments import (
 )
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_breaches
-from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.purchases import purchase_record
 from loyalty.services.redemptions import (
     redemption_cancel,
     redemption_commit,
@@ -76,6 +76,7 @@ from loyalty.services.redemptions import (
     redemption_quote,
     redemptions_release_expired,
 )
+from loyalty.services.refunds import refund_record
 from loyalty.services.stores import store_create
 from tests.admin import staff_member
 

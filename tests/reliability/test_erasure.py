@@ -33,8 +33,8 @@ from loyalty.services import reminders
 from loyalty.services.erasure import customer_erase
 from loyalty.services.members import member_link_user
 from loyalty.services.points import Cause, credit, member_lock
-from loyalty.services.purchases import refund_record
 from loyalty.services.redemptions import redemption_hold
+from loyalty.services.refunds import refund_record
 from loyalty.services.reminders import expiry_reminders_send
 from tests.admin import staff_member
 from tests.factories import earn
