@@ -103,10 +103,16 @@ def purchase_record(
             )
         except IntegrityError:
             return _replay_of_the_race_winner(store=store, order_id=order_id, report=report)
+        except _RulesChanged:
+            row = None
         if row is not None:
             return _recorded_from_row(row, store=store, report=report)
         _RULES.clear()
     raise RuntimeError("the program rules kept changing during an earn")
+
+
+class _RulesChanged(Exception):
+    """The earning rules changed since this process read them: the earn starts again."""
 
 
 # The parameters are what the rules make of the purchase. The program row must
@@ -213,9 +219,9 @@ def _record_under_rules(*, store, order_id, lines, report: dict) -> Recorded:
             return _replay_of(earlier, report)
         program = Program.current()
         if program.earning_rules_version != _RULES.get("earning_rules_version"):
-            # The rules changed since they were read here: the next earn reads them again,
-            # and goes back to the one statement if none is on any more.
-            _RULES.clear()
+            # Read again, the rules may all be off: then the earn is the one statement,
+            # as any other at the flat rate, and its refunds are those of a flat earn.
+            raise _RulesChanged
         earned, periods, rules = _evaluated(
             member=member, store=store, amount=amount, lines=lines, program=program, take=True
         )

@@ -197,3 +197,16 @@ def test_concurrent_purchases_of_many_members_never_overspend_a_budget(shop_a):
     assert len(rewarded) == 3
     assert bonus.points_awarded == 300
     assert_ledger_consistent()
+
+
+def test_once_every_rule_is_switched_off_a_purchase_earns_as_a_flat_one(shop_a, weekends_at_a):
+    buy(shop_a, "A-1")
+    EarningRule.objects.update(is_active=False)
+    earning_rules_changed()
+
+    purchase = buy(shop_a, "A-2")
+
+    # At the flat rate, without parts: its refunds are a flat earn's, not in proportion.
+    assert purchase.points_earned == 350
+    assert not EarnPart.objects.filter(purchase=purchase).exists()
+    assert_ledger_consistent()
