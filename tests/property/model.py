@@ -198,3 +198,98 @@ class Account:
             self.expired += points
             self.entries.append((EXPIRE, -points))
         return len(due), points
+
+
+# --- Earning rules and baskets (docs/policies.md, "Earning with rules" and "Refunds") ---
+
+
+@dataclass(frozen=True)
+class EarningRules:
+    """The earning rules switched on, as the machine draws them: an exclusion of a
+    category, a multiplier on a category (None: the whole basket) that a member may
+    use `limit` times (None: always), and a bonus for a purchase spending at least
+    `minimum_cents` on what earns. Promotions add up (the program's "all")."""
+
+    excluded: str
+    multiplied: str | None
+    multiplier: Decimal
+    limit: int | None
+    bonus: int | None
+    minimum_cents: int
+
+
+@dataclass
+class LineModel:
+    category: str
+    quantity: int
+    cents: int
+    points: int = 0  # what the line earned, the purchase's bonus aside
+    refunded_units: int = 0
+    refunded_cents: int = 0
+    reversed: int = 0
+
+
+@dataclass(frozen=True)
+class BasketEarning:
+    points: int
+    by_line: list[int]
+    multiplied: bool
+
+
+def dealt(exacts: list[Fraction]) -> list[int]:
+    """The floor of the sum dealt to the parts: each its floor, then one more to each of
+    the largest remainders, the earlier part first on a tie."""
+    points = [floor(exact) for exact in exacts]
+    leftover = floor(sum(exacts)) - sum(points)
+    by_remainder = sorted(range(len(exacts)), key=lambda i: (points[i] - exacts[i], i))
+    for index in by_remainder[:leftover]:
+        points[index] += 1
+    return points
+
+
+def basket_earning(
+    lines: list[LineModel], earn_rate: Decimal, rules: EarningRules | None, *, may_multiply: bool
+) -> BasketEarning:
+    """Each line's base, then the multiplier's parts, then the bonus: parts in the order
+    the policy lists them, floored once for the purchase."""
+    rate = Fraction(earn_rate)
+    earns = [rules is None or line.category != rules.excluded for line in lines]
+    parts = [
+        Fraction(line.cents, 100) * rate if earning else Fraction(0)
+        for line, earning in zip(lines, earns, strict=True)
+    ]
+    owners: list[int | None] = list(range(len(lines)))
+    multiplied = False
+    if rules is not None:
+        covered = [
+            index
+            for index, line in enumerate(lines)
+            if earns[index] and rules.multiplied in (None, line.category)
+        ]
+        if covered and may_multiply:
+            multiplied = True
+            extra = Fraction(rules.multiplier) - 1
+            parts += [parts[index] * extra for index in covered]
+            owners += covered
+        spend = sum(line.cents for line, earning in zip(lines, earns, strict=True) if earning)
+        if rules.bonus and any(earns) and spend >= rules.minimum_cents:
+            parts.append(Fraction(rules.bonus))
+            owners.append(None)
+    points = dealt(parts)
+    by_line = [0] * len(lines)
+    for owner, part_points in zip(owners, points, strict=True):
+        if owner is not None:
+            by_line[owner] += part_points
+    return BasketEarning(sum(points), by_line, multiplied)
+
+
+def share_of_units_cents(line: LineModel, units: int) -> int:
+    """What `units` of a line are worth: their share of its money, half a cent up."""
+    return floor(Fraction(line.cents * units, line.quantity) + Fraction(1, 2))
+
+
+def owed_in_proportion(points: int, cents: int, refunded_cents: int) -> int:
+    """floor(points × refunded / cents), and all the points once all of it is refunded."""
+    if refunded_cents >= cents:
+        return points
+    return floor(Fraction(points * refunded_cents, cents))

@@ -1,7 +1,9 @@
 """A Hypothesis state machine over the whole ledger (issue 7).
 
 It drives the real services, not the API, for a handful of members and one
-store: purchases, partial refunds, redemptions held, committed, cancelled and
+store: purchases (some with a basket of lines, some under random earning rules:
+an exclusion, a multiplier a member may use a few times, a bonus), partial refunds
+by amount or by line, redemptions held, committed, cancelled and
 released, reward orders (an item with little stock and a per-member limit, and
 one without either), staff adjustments (large ones, and those that take what the
 clerk adjusted of a member that day past the threshold, approved by a second staff
@@ -22,9 +24,10 @@ Each example runs inside a savepoint of the test's transaction and is rolled
 back after it.
 """
 
+import itertools
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -53,13 +56,17 @@ from catalog.services import reward_order_cancel, reward_order_fulfil, reward_or
 from core.errors import AppError
 from loyalty.models import (
     Adjustment,
+    EarningRule,
     LedgerEntry,
     Lot,
     Member,
     Program,
     Purchase,
+    PurchaseLine,
     Redemption,
     Refund,
+    RefundLine,
+    RuleUse,
 )
 from loyalty.services.adjustments import (
     adjustment_approve,
@@ -68,7 +75,7 @@ from loyalty.services.adjustments import (
 )
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_breaches
-from loyalty.services.purchases import purchase_record
+from loyalty.services.purchases import BasketLine, purchase_record
 from loyalty.services.redemptions import (
     redemption_cancel,
     redemption_commit,
@@ -76,12 +83,12 @@ from loyalty.services.redemptions import (
     redemption_quote,
     redemptions_release_expired,
 )
-from loyalty.services.refunds import refund_record
+from loyalty.services.refunds import LineRefund, refund_record
 from loyalty.services.stores import store_create
 from tests.admin import staff_member
 
 from . import model
-from .model import Account, Rules
+from .model import Account, EarningRules, LineModel, Rules
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +102,7 @@ PHONES = ("+8613800000001", "+8613800000002", "+8613800000003", "+8613800000004"
 # Few checkout order ids, so two holds on one order (refused while one is live) happen.
 CHECKOUTS = ("CHK-1", "CHK-2", "CHK-3")
 NOTE = "property test"
+EARNING_RULES_VERSIONS = itertools.count(10**6)
 
 # --- Strategies ------------------------------------------------------------------
 
@@ -143,6 +151,32 @@ chunk_sizes = st.sampled_from([None, 1, 2])
 starts = st.datetimes(
     min_value=datetime(2024, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
 )
+CATEGORIES = ("coffee", "beans", "tobacco")
+# A basket of one to four lines (category, quantity, cents; a line may be free), twice
+# as often as none.
+basket_lines_drawn = st.lists(
+    st.tuples(st.sampled_from(CATEGORIES), st.integers(1, 5), spread(0, 100_000)),
+    min_size=1,
+    max_size=4,
+)
+baskets = st.one_of(basket_lines_drawn, basket_lines_drawn, st.none())
+earning_rule_sets = st.one_of(
+    st.builds(
+        EarningRules,
+        excluded=st.sampled_from(CATEGORIES),
+        multiplied=st.sampled_from((None, *CATEGORIES)),
+        multiplier=st.integers(101, 1000).map(lambda n: Decimal(n).scaleb(-2)),
+        limit=st.one_of(st.none(), st.integers(1, 2)),
+        bonus=st.one_of(st.none(), st.integers(1, 500)),
+        minimum_cents=st.one_of(st.just(0), spread(1, 200_000)),
+    ),
+    st.none(),
+)
+# The lines a refund names: (which line, by units or by money, a share of what is left
+# in percent; above 100 is too much).
+line_picks = st.lists(
+    st.tuples(st.integers(0, 3), st.booleans(), spread(1, 120)), min_size=1, max_size=3
+)
 # A member by recency: 0 is the one acted on last, and Hypothesis favours small integers,
 # so steps tend to follow one member's story (debts, then credits and restores, say).
 members = st.integers(0, len(PHONES) - 1)
@@ -174,6 +208,10 @@ class PurchaseModel:
     lot_id: int | None
     refunded_cents: int = 0
     reversed: int = 0
+    lines: list[LineModel] = field(default_factory=list)  # the basket, if sent
+    under_rules: bool = False
+    used_rule: int | None = None  # the limited multiplier it used, given back by a whole refund
+    refunded_by: str | None = None  # "amount" or "line", as the first refund was
 
 
 @dataclass
@@ -229,6 +267,24 @@ def expect(outcome: Outcome, refusals: set[str], what: str) -> bool:
     return outcome.code is None
 
 
+def basket_lines(lines: list[LineModel]) -> list[BasketLine]:
+    """A basket as a storefront reports it: lines numbered from 1."""
+    return [
+        BasketLine(
+            str(number),
+            f"SKU-{line.category}",
+            line.category,
+            line.quantity,
+            model.money(line.cents),
+        )
+        for number, line in enumerate(lines, start=1)
+    ]
+
+
+def cents_in(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
 def lot_of_entry(entry_id: int | None) -> int | None:
     if entry_id is None:
         return None
@@ -257,7 +313,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.accounts: dict[str, Account] = {}  # by phone
         self.recent: list[str] = []  # phones of the members, the one acted on last first
         self.purchase_models: dict[str, PurchaseModel] = {}
-        self.refund_models: dict[tuple[str, str], int] = {}  # (order id, refund id) -> cents
+        # (order id, refund id) -> cents, and the lines named
+        self.refund_models: dict[tuple[str, str], tuple[int, list[LineRefund]]] = {}
+        self.earning_rules: EarningRules | None = None
+        self.multiplier_id: int | None = None
+        self.uses: dict[tuple[int, str], int] = {}  # (multiplier id, phone) -> uses
         self.redemption_models: dict[int, SpendModel] = {}
         self.order_models: dict[int, SpendModel] = {}
         self.adjustment_models: dict[int, AdjustmentModel] = {}
@@ -323,6 +383,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 reversed=Sum("points_reversed"),
             ),
             Refund.objects.count(),
+            PurchaseLine.objects.aggregate(
+                units=Sum("refunded_quantity"),
+                refunded=Sum("refunded_amount"),
+                reversed=Sum("points_reversed"),
+            ),
+            RefundLine.objects.count(),
+            RuleUse.objects.aggregate(uses=Sum("uses")),
         )
 
     def apply_adjustment(self, adjustment_id: int, entry_id: int | None) -> None:
@@ -348,13 +415,16 @@ class LedgerMachine(RuleBasedStateMachine):
         stock=st.integers(0, 4),
         limit=st.integers(1, 3),
         prices=st.tuples(st.integers(1, 1500), st.integers(1, 1500)),
-        opening=st.lists(st.tuples(members, cents, pauses), min_size=1, max_size=4),
+        opening=st.lists(st.tuples(members, cents, pauses, baskets), min_size=1, max_size=4),
+        earning=earning_rule_sets,
     )
-    def open_the_program(self, rules, start, stock, limit, prices, opening):
-        """Rules, a clock, two reward items, and the first purchases, so members have points."""
+    def open_the_program(self, rules, start, stock, limit, prices, opening, earning):
+        """Rules, earning rules, a clock, two reward items, and the first purchases, so
+        members have points."""
         self.traveller = time_machine.travel(start, tick=False)
         self.clock = self.traveller.start()
         self.set_rules(rules)
+        self.manager_sets_the_earning_rules(earning)
         for name, points, item_stock, item_limit in (
             ("Scarce mug", prices[0], stock, limit),
             ("Tote bag", prices[1], None, None),
@@ -381,17 +451,59 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- Purchases and refunds ---------------------------------------------------------
 
-    @rule(target=purchases, who=members, amount=cents, later=pauses)
-    def purchase(self, who, amount, later):
-        return self.record_purchase(who, amount, later)
+    @rule(setup=earning_rule_sets)
+    def manager_sets_the_earning_rules(self, setup):
+        """The manager switches every earning rule off, or sets up new ones; a member's
+        uses of an earlier promotion count for that promotion only."""
+        EarningRule.objects.update(is_active=False)
+        Program.objects.filter(pk=Program.SINGLETON_ID).update(promotion_stacking="all")
+        self.earning_rules, self.multiplier_id = setup, None
+        if setup is not None:
+            EarningRule.objects.create(
+                name_en="Excluded", name_zh="不积分", kind="exclusion", categories=[setup.excluded]
+            )
+            self.multiplier_id = EarningRule.objects.create(
+                name_en="Multiplied",
+                name_zh="积分倍增",
+                kind="multiplier",
+                multiplier=setup.multiplier,
+                categories=[setup.multiplied] if setup.multiplied else [],
+                limit_per_member=setup.limit,
+                limit_period="program",
+            ).pk
+            if setup.bonus:
+                EarningRule.objects.create(
+                    name_en="Bonus",
+                    name_zh="奖励积分",
+                    kind="bonus",
+                    bonus_points=setup.bonus,
+                    minimum_spend=model.money(setup.minimum_cents),
+                )
+        # As earning_rules_changed() does, with a version no example before used: each is
+        # rolled back, and an earlier example's version may be remembered by this process.
+        Program.objects.filter(pk=Program.SINGLETON_ID).update(
+            earning_rules_version=next(EARNING_RULES_VERSIONS)
+        )
 
-    def record_purchase(self, who: int, amount: int, later: timedelta) -> str:
-        """A purchase, some time after the step before."""
+    @rule(target=purchases, who=members, amount=cents, later=pauses, basket=baskets)
+    def purchase(self, who, amount, later, basket):
+        return self.record_purchase(who, amount, later, basket)
+
+    def record_purchase(self, who: int, amount: int, later: timedelta, basket=None) -> str:
+        """A purchase, some time after the step before; with a basket, of its amount."""
         self.clock.shift(later)
         phone = self.buyer(who)
         order_id = self.next_id("ORD")
+        lines = [LineModel(category, quantity, cents) for category, quantity, cents in basket or []]
+        if lines:
+            lines[0].cents += 0 if any(line.cents for line in lines) else 1
+            amount = sum(line.cents for line in lines)
         recorded = purchase_record(
-            store=self.store, phone=phone, order_id=order_id, amount=model.money(amount)
+            store=self.store,
+            phone=phone,
+            order_id=order_id,
+            amount=model.money(amount),
+            lines=basket_lines(lines),
         )
         purchase = recorded.record
         assert recorded.created
@@ -400,19 +512,46 @@ class LedgerMachine(RuleBasedStateMachine):
             self.recent.append(phone)
         account = self.account(phone)
         assert purchase.member_id == account.member_id
-        earned = model.points_earned(amount, self.rules.earn_rate)
-        assert purchase.points_earned == earned, (purchase.points_earned, earned)
-        lot_id = lot_of_entry(purchase.earn_entry_id)
-        if earned:
+        bought = self.purchase_model(order_id, phone, amount, lines)
+        assert purchase.points_earned == bought.earned, (purchase.points_earned, bought.earned)
+        bought.lot_id = lot_of_entry(purchase.earn_entry_id)
+        if bought.earned:
             account.credit(
-                kind=model.EARN, points=earned, expires_at=self.expiry_now(), lot_id=lot_id
+                kind=model.EARN,
+                points=bought.earned,
+                expires_at=self.expiry_now(),
+                lot_id=bought.lot_id,
             )
         else:
             assert purchase.earn_entry_id is None
-        self.purchase_models[order_id] = PurchaseModel(
-            order_id, phone, amount, self.rules.earn_rate, earned, lot_id
-        )
+        self.purchase_models[order_id] = bought
         return order_id
+
+    def purchase_model(self, order_id, phone, amount, lines: list[LineModel]) -> PurchaseModel:
+        """What the purchase earns by the policy: at the flat rate, or under the rules;
+        each line's points are dealt either way, for refunds by line."""
+        rate, rules = self.rules.earn_rate, self.earning_rules
+        bought = PurchaseModel(order_id, phone, amount, rate, 0, None, lines=lines)
+        if rules is None:
+            bought.earned = model.points_earned(amount, rate)
+            by_line = model.basket_earning(lines, rate, None, may_multiply=False).by_line
+        else:
+            uses = (self.multiplier_id, phone)
+            may_multiply = rules.limit is None or self.uses.get(uses, 0) < rules.limit
+            evaluated = lines or [LineModel("", 1, amount)]
+            earning = model.basket_earning(evaluated, rate, rules, may_multiply=may_multiply)
+            bought.earned, bought.under_rules, by_line = earning.points, True, earning.by_line
+            if earning.multiplied and rules.limit is not None:
+                self.uses[uses] = self.uses.get(uses, 0) + 1
+                bought.used_rule = self.multiplier_id
+        for line, points in zip(lines, by_line, strict=False):
+            line.points = points
+        return bought
+
+    def purchase_completed(self, bought: PurchaseModel) -> None:
+        """A purchase refunded whole gives its member's use of a limited promotion back."""
+        if bought.used_rule is not None:
+            self.uses[(bought.used_rule, bought.phone)] -= 1
 
     @rule(target=refunds, order_id=purchases, share=spread(1, 120))
     def refund(self, order_id, share):
@@ -428,15 +567,100 @@ class LedgerMachine(RuleBasedStateMachine):
             refund_id=refund_id,
             amount=model.money(amount),
         )
-        refusals = {"refund_exceeds_purchase"} if amount > left else set()
+        refusals = set()
+        if bought.refunded_by == "line":
+            refusals = {"refund_mode_mismatch"}
+        elif amount > left:
+            refusals = {"refund_exceeds_purchase"}
         if not expect(outcome, refusals, f"refund of {amount} cents with {left} left"):
             return multiple()
-        points = model.points_to_reverse(
-            earned=bought.earned,
-            refunded_cents=bought.refunded_cents + amount,
-            earn_rate=bought.earn_rate,
-            already_reversed=bought.reversed,
+        refunded = bought.refunded_cents + amount
+        if bought.under_rules:
+            owed = model.owed_in_proportion(bought.earned, bought.cents, refunded)
+            points = owed - bought.reversed
+        else:
+            points = model.points_to_reverse(
+                earned=bought.earned,
+                refunded_cents=refunded,
+                earn_rate=bought.earn_rate,
+                already_reversed=bought.reversed,
+            )
+        bought.refunded_by = "amount"
+        return self.reversed(bought, outcome, refund_id, cents=amount, points=points, named=[])
+
+    @rule(target=refunds, order_id=purchases, picks=line_picks)
+    def refund_lines(self, order_id, picks):
+        """Refund some lines: units or money of each, a share of what the line has left
+        (above 100 percent is too much); refused for a purchase refunded by amount."""
+        bought = self.purchase_models[order_id]
+        named, moves = self.line_refund_drawn(bought, picks)
+        refund_id = self.next_id("RF")
+        outcome = attempt(
+            refund_record, store=self.store, order_id=order_id, refund_id=refund_id, lines=named
         )
+        refusals = set()
+        if not bought.lines or bought.refunded_by == "amount":
+            refusals = {"refund_mode_mismatch"}
+        elif moves is None or not sum(cents for _line, _units, cents in moves):
+            refusals = {"refund_exceeds_line"}
+        if not expect(outcome, refusals, f"refund of lines {named} of {bought}"):
+            return multiple()
+        money = sum(cents for _line, _units, cents in moves)
+        points = 0
+        for line, units, cents in moves:
+            owed = model.owed_in_proportion(line.points, line.cents, line.refunded_cents + cents)
+            line_points = owed - line.reversed
+            line.refunded_units += units
+            line.refunded_cents += cents
+            line.reversed += line_points
+            points += line_points
+        if bought.refunded_cents + money == bought.cents:
+            points = bought.earned - bought.reversed
+        bought.refunded_by = "line"
+        return self.reversed(bought, outcome, refund_id, cents=money, points=points, named=named)
+
+    def line_refund_drawn(self, bought: PurchaseModel, picks):
+        """The lines a refund names, and what each gives up by the policy: (line, units,
+        cents); None when one asks more than its line has left."""
+        if not bought.lines:
+            return [LineRefund("1", quantity=1)], None
+        named, moves, seen = [], [], set()
+        for index, by_units, share in picks:
+            number = index % len(bought.lines)
+            if number in seen:
+                continue
+            seen.add(number)
+            line = bought.lines[number]
+            units_left = line.quantity - line.refunded_units
+            cents_left = line.cents - line.refunded_cents
+            if by_units:
+                units = max(1, units_left * share // 100)
+                named.append(LineRefund(str(number + 1), quantity=units))
+                if units > units_left:
+                    moves = None
+                elif moves is not None:
+                    moves.append((line, units, self.units_worth(line, units, cents_left)))
+            else:
+                cents = max(1, cents_left * share // 100)
+                named.append(LineRefund(str(number + 1), amount=model.money(cents)))
+                if cents > cents_left:
+                    moves = None
+                elif moves is not None:
+                    moves.append((line, 0, cents))
+        return named, moves
+
+    @staticmethod
+    def units_worth(line: LineModel, units: int, cents_left: int) -> int:
+        """Units are worth their share of the line, and the last of them all that is left."""
+        after = line.refunded_units + units
+        if after == line.quantity:
+            return cents_left
+        share = model.share_of_units_cents(line, after)
+        return min(share - model.share_of_units_cents(line, line.refunded_units), cents_left)
+
+    def reversed(self, bought, outcome, refund_id, *, cents, points, named):
+        """The model of a refund the service recorded: its points off the member, from the
+        purchase's lot first; a whole refund gives the promotion's use back."""
         refund = outcome.result.record
         assert refund.points_reversed == points, (refund.points_reversed, points)
         if points:
@@ -446,10 +670,12 @@ class LedgerMachine(RuleBasedStateMachine):
                 allow_debt=True,
                 first_lot_id=bought.lot_id,
             )
-        bought.refunded_cents += amount
+        bought.refunded_cents += cents
         bought.reversed += points
-        self.refund_models[(order_id, refund_id)] = amount
-        return (order_id, refund_id)
+        if bought.refunded_cents == bought.cents:
+            self.purchase_completed(bought)
+        self.refund_models[(bought.order_id, refund_id)] = (cents, named)
+        return (bought.order_id, refund_id)
 
     @rule(order_id=purchases, change=st.sampled_from([None, None, "amount", "phone"]))
     def purchase_is_sent_again(self, order_id, change):
@@ -467,6 +693,7 @@ class LedgerMachine(RuleBasedStateMachine):
             order_id=order_id,
             phone=phone,
             amount=model.money(amount),
+            lines=basket_lines(bought.lines),
         )
         if outcome is not None:
             assert outcome.result.record.points_earned == bought.earned
@@ -474,14 +701,16 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(refund_key=refunds, changed=st.booleans())
     def refund_is_sent_again(self, refund_key, changed):
         order_id, refund_id = refund_key
-        amount = self.refund_models[refund_key] + (1 if changed else 0)
+        cents, named = self.refund_models[refund_key]
+        amount = model.money(cents + 1) if changed else None if named else model.money(cents)
         self.send_again(
             refund_record,
             f"refund {refund_key} sent again",
             changed=changed,
             order_id=order_id,
             refund_id=refund_id,
-            amount=model.money(amount),
+            amount=amount,
+            lines=named,
         )
 
     def send_again(self, record, what: str, *, changed: bool, **request):
@@ -880,6 +1109,50 @@ class LedgerMachine(RuleBasedStateMachine):
             "adjustment": {pk: a.status for pk, a in self.adjustment_models.items()},
         }
         assert statuses == expected_statuses, f"statuses {statuses}, model {expected_statuses}"
+
+        purchases = {
+            order_id: (model.money(cents_in(refunded)), reversed_points)
+            for order_id, refunded, reversed_points in Purchase.objects.values_list(
+                "order_id", "refunded_amount", "points_reversed"
+            )
+        }
+        expected_purchases = {
+            order_id: (model.money(b.refunded_cents), b.reversed)
+            for order_id, b in self.purchase_models.items()
+        }
+        assert purchases == expected_purchases, f"purchases {purchases}, model {expected_purchases}"
+
+        lines = {
+            (order_id, line_id): rest
+            for order_id, line_id, *rest in PurchaseLine.objects.values_list(
+                "purchase__order_id",
+                "line_id",
+                "refunded_quantity",
+                "refunded_amount",
+                "points_reversed",
+            )
+        }
+        expected_lines = {
+            (order_id, str(number)): [
+                line.refunded_units,
+                model.money(line.refunded_cents),
+                line.reversed,
+            ]
+            for order_id, bought in self.purchase_models.items()
+            for number, line in enumerate(bought.lines, start=1)
+        }
+        assert lines == expected_lines, f"lines {lines}, model {expected_lines}"
+
+        phones = {account.member_id: phone for phone, account in self.accounts.items()}
+        uses = {
+            (rule_id, phones[member_id]): count
+            for rule_id, member_id, count in RuleUse.objects.values_list(
+                "rule_id", "member_id", "uses"
+            )
+            if count
+        }
+        expected_uses = {key: count for key, count in self.uses.items() if count}
+        assert uses == expected_uses, f"uses {uses}, model {expected_uses}"
 
 
 MACHINE_SETTINGS = settings(
