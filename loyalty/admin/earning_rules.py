@@ -1,5 +1,6 @@
 """Earning rules: exclusions and promotions a manager sets up. Every change is kept in
-the admin's history of the rule, and tells the earning processes to read the rules again."""
+the admin's history of the rule, and tells the earning processes to read the rules again.
+The "Preview" button shows what sample baskets earn with the edit before it is saved."""
 
 from django import forms
 from django.contrib import admin
@@ -8,6 +9,9 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import yes_no_icon
 from loyalty.models import EarningRule
 from loyalty.services.promotions import earning_rules_changed
+
+from .forms import PREVIEW
+from .rule_preview import preview_context
 
 
 class EarningRuleForm(forms.ModelForm):
@@ -60,6 +64,14 @@ class EarningRuleForm(forms.ModelForm):
             self.add_error("hours_until", _("The times of day must differ."))
         return data
 
+    @property
+    def is_preview(self) -> bool:
+        return self.is_bound and PREVIEW in self.data
+
+    def is_valid(self):
+        # The admin saves whatever form reports itself valid; a preview must never save.
+        return super().is_valid() and not self.is_preview
+
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(admin.ModelAdmin):
@@ -85,6 +97,16 @@ class EarningRuleAdmin(admin.ModelAdmin):
             {"fields": (("limit_per_member", "limit_period"), "budget_points", "points_awarded")},
         ),
     )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        may_save = (
+            self.has_add_permission(request) if add else self.has_change_permission(request, obj)
+        )
+        if may_save:
+            form = context["adminform"].form
+            context.update(preview_context(form, request.POST if form.is_preview else None))
+        context["can_preview"] = may_save
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("on"), ordering="is_active")
     def switched_on(self, rule):

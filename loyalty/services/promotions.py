@@ -7,6 +7,7 @@ then the member's uses of the rules, then the rules' budgets, each in the order 
 rules' ids, so two earns never wait on each other in a circle.
 """
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
@@ -65,6 +66,28 @@ def rule_snapshot(rule: EarningRule) -> Rule:
         hours_from=rule.hours_from,
         hours_until=rule.hours_until,
         stores=frozenset(store.pk for store in rule.stores.all()),
+        skus=frozenset(rule.skus),
+        categories=frozenset(rule.categories),
+        minimum_spend=rule.minimum_spend,
+        multiplier=rule.multiplier,
+        bonus_points=rule.bonus_points,
+    )
+
+
+def edited_rule_snapshot(rule: EarningRule, *, rule_id: int, store_ids: Iterable[int]) -> Rule:
+    """A rule as edited in a form and not saved, as loyalty/earning.py would evaluate it
+    once saved: a new rule has no id yet, so `rule_id` stands for it, and the stores are
+    those chosen in the form, which reach the rule's own only when it is saved."""
+    return Rule(
+        id=rule_id,
+        kind=rule.kind,
+        priority=rule.priority,
+        starts_at=rule.starts_at,
+        ends_at=rule.ends_at,
+        days=frozenset(rule.days),
+        hours_from=rule.hours_from,
+        hours_until=rule.hours_until,
+        stores=frozenset(store_ids),
         skus=frozenset(rule.skus),
         categories=frozenset(rule.categories),
         minimum_spend=rule.minimum_spend,

@@ -25,8 +25,8 @@ from django.test import Client
 
 from accounts.models import User
 from catalog.models import RewardItem
-from loyalty.models import Member, Store, StoreAPIKey
-from tests.admin import changelist, object_urls, rows_in_every_list
+from loyalty.models import EarningRule, Member, Store, StoreAPIKey
+from tests.admin import RULE_NAME, changelist, object_urls, rows_in_every_list
 from tests.screen_text import untranslated, visible_text
 from tests.staff_otp import authenticator_app
 
@@ -167,6 +167,32 @@ def test_the_program_rules_preview_is_in_chinese(staff_client, walk):
     walk.post(staff_client, "/admin/loyalty/program/1/change/", rules, "program rules preview")
 
     assert walk.pages == 1
+    assert walk.found == {}, walk.untranslated()
+
+
+def test_the_earning_rule_preview_is_in_chinese(staff_client, walk):
+    rule = EarningRule.objects.get(name_en=RULE_NAME)
+    page = f"{changelist(EarningRule)}{rule.pk}/change/"
+    form = {
+        "name_en": rule.name_en,
+        "name_zh": rule.name_zh,
+        "kind": "multiplier",
+        "is_active": "on",
+        "priority": "0",
+        "multiplier": "3",
+        "days": ["6", "7"],
+        "minimum_spend": "100.00",
+        "limit_period": "week",
+        "_preview": "1",
+        "preview-at_0": "2026-07-04",
+        "preview-at_1": "11:00",
+        "preview-basket": "COFFEE-L, , 2, 60.00",
+    }
+    walk.post(staff_client, page, form, "earning rule preview")
+    walk.post(staff_client, page, {**form, "preview-at_0": "2026-07-06"}, "preview on a Monday")
+    walk.post(staff_client, page, {**form, "preview-basket": "COFFEE-L, 2"}, "a wrong line")
+
+    assert walk.pages == 3
     assert walk.found == {}, walk.untranslated()
 
 
