@@ -57,6 +57,8 @@ def test_the_hot_paths_benchmark_prints_its_table_and_keeps_the_ledger(tmp_path)
     assert set(paths) == {
         "earn",
         "earn (replay)",
+        "earn, 20 lines",
+        "earn, 10 rules, 20 lines",
         "redeem",
         "balance read",
         "history page",
@@ -74,5 +76,9 @@ def test_the_hot_paths_benchmark_prints_its_table_and_keeps_the_ledger(tmp_path)
     expiry = results["expiry"]
     assert all(expiry[figure] > 0 for figure in EXPIRY_FIGURES), expiry
     assert results["history_p99_growth_10x"] > 0
+    rules_earn = results["rules_earn"]
+    assert rules_earn["of_flat_earn"] > 0 and rules_earn["rules_of_earn_with_lines"] > 0
+    assert sum(rules_earn["promotions_applied"].values()) > 0
+    assert f"÷ flat earn: {rules_earn['of_flat_earn']:.2f} (target ≥ 0.8)" in run.stdout
     assert results["ledger_breaches_after"] == 0
     assert "all targets met: " in run.stdout
