@@ -56,6 +56,8 @@ TOKEN_MINUTES = 240
 TARGETS = {
     "earn": {"L_earn": 0.20, "L_http": 0.30},
     "earn (replay)": {},
+    "earn, 20 lines": {},
+    "earn, 10 rules, 20 lines": {},
     "redeem": {"L_redeem": 0.20},
     "balance read": {"L_http": 0.5},
     "history page": {"L_http": 0.5},
@@ -64,13 +66,22 @@ TARGETS = {
 LIMIT_OF = {
     "earn": "L_earn",
     "earn (replay)": "L_earn",
+    "earn, 20 lines": "L_earn",
+    "earn, 10 rules, 20 lines": "L_earn",
     "redeem": "L_redeem",
     "balance read": "L_read",
     "history page": "L_hist",
     "history page, 10× history": "L_hist",
 }
+# Paths whose target is a share of another path's throughput in the same run.
+RELATIVE_TARGETS = {
+    "earn (replay)": ("earn", 1.0),
+    "earn, 10 rules, 20 lines": ("earn", 0.8),
+}
 # Orders a replay run picks from.
 REPLAYED_ORDERS = 5000
+# The basket of the earns with lines.
+BASKET_LINES = 20
 # Earn p99 while the expiry job runs, against idle: at most this.
 EXPIRY_P99_TARGET = 1.5
 
@@ -166,10 +177,13 @@ class Load:
         duration: int | None = None,
         replays: Path | None = None,
         pause_ms: int | None = None,
+        lines: int | None = None,
         until: subprocess.Popen | None = None,
     ):
         extra = [str(replays)] if replays else []
         env = {"BENCH_PAUSE_MS": str(pause_ms)} if pause_ms else {}
+        if lines:
+            env["BENCH_LINES"] = str(lines)
         return self.wrk(
             "earn.lua",
             "/",
@@ -285,6 +299,10 @@ def measure_paths(load: Load, tokens: dict[str, Path]) -> dict:
     if Purchase.objects.count() != before:
         made = Purchase.objects.order_by("-pk").values_list("order_id", flat=True)[:5]
         raise SystemExit(f"replayed earns made new purchases: {list(made)}")
+    progress(f"loading: earn, {BASKET_LINES} lines")
+    paths["earn, 20 lines"] = load.earn("B", lines=BASKET_LINES)
+    require_baskets(paths["earn, 20 lines"], "B")
+    paths["earn, 10 rules, 20 lines"] = measure_rules_earn(load)
     progress("loading: redeem")
     paths["redeem"] = load.wrk("redeem.lua", "/", load.seeded.store_key, str(load.seeded.members))
     require_created(paths["redeem"], Redemption.objects.filter(order_id__startswith="H").count())
@@ -317,6 +335,52 @@ def measure_floors(load: Load, tokens: dict[str, Path]) -> dict:
         "balance read": load.wrk("customer.lua", "/", FLOOR_OF["balance read"], str(tokens["200"])),
         "history page": load.wrk("customer.lua", "/", FLOOR_OF["history page"], str(tokens["200"])),
     }
+
+
+def measure_rules_earn(load: Load) -> dict:
+    """The earn while ten earning rules are on, with the same baskets as the flat earn
+    with lines; then the rules are switched off again, so every later earn is flat."""
+    from django.utils import timezone
+
+    from bench.seed import seed_earning_rules, switch_earning_rules_off
+
+    progress(f"loading: earn, 10 rules, {BASKET_LINES} lines")
+    seed_earning_rules(store_id=load.seeded.store_id, now=timezone.now())
+    # Each worker reads the rules again at its first earn, and prepares new statements.
+    load.earn("V", lines=BASKET_LINES, duration=2)
+    figures = load.earn("R", lines=BASKET_LINES)
+    switch_earning_rules_off()
+    require_baskets(figures, "R")
+    figures["promotions_applied"] = promotions_applied("R")
+    if not figures["promotions_applied"]:
+        raise SystemExit("no promotion applied under the rules: did the server see them?")
+    return figures
+
+
+def require_baskets(figures: dict, prefix: str) -> None:
+    """Each answered request made its purchase, with every line of its basket."""
+    from loyalty.models import Purchase, PurchaseLine
+
+    purchases = Purchase.objects.filter(order_id__startswith=prefix)
+    require_created(figures, purchases.count())
+    lines = PurchaseLine.objects.filter(purchase__in=purchases).count()
+    if lines != BASKET_LINES * purchases.count():
+        raise SystemExit(f"{purchases.count()} purchases with lines but {lines} lines written")
+
+
+def promotions_applied(prefix: str) -> dict[str, int]:
+    """How many of the purchases each promotion applied to: what the load exercised."""
+    from django.db.models import Count
+
+    from loyalty.models import AppliedRule
+
+    counted = (
+        AppliedRule.objects.filter(purchase__order_id__startswith=prefix)
+        .values("rule__name_en")
+        .annotate(purchases=Count("id"))
+        .order_by("-purchases")
+    )
+    return {row["rule__name_en"]: row["purchases"] for row in counted}
 
 
 def require_created(figures: dict, rows: int) -> None:
@@ -639,10 +703,11 @@ def summarize(args, workers, seeded, limits, noop, paths, floors, expiry, breach
             ratios["floor"] = figures["rps"] / floors[floor_name(name)]["rps"]
         targets = TARGETS[name]
         met = all(ratios[limit] >= target for limit, target in targets.items())
-        if name == "earn (replay)":
-            targets = {"earn": 1.0}
-            ratios["earn"] = figures["rps"] / paths["earn"]["rps"]
-            met = ratios["earn"] >= 1.0
+        if name in RELATIVE_TARGETS:
+            other, target = RELATIVE_TARGETS[name]
+            targets = {other: target}
+            ratios[other] = figures["rps"] / paths[other]["rps"]
+            met = ratios[other] >= target
         rows.append({"path": name, **figures, "ratios": ratios, "targets": targets, "met": met})
     history_p99_growth = (
         paths["history page, 10× history"]["p99_us"] / paths["history page"]["p99_us"]
@@ -654,6 +719,7 @@ def summarize(args, workers, seeded, limits, noop, paths, floors, expiry, breach
         floor_rows.append(
             {"path": name, **figures, "ratio": ratio, "target": target, "reachable": reachable}
         )
+    rules_earn = rules_earn_shares(paths)
     expiry["met"] = expiry["p99_ratio"] <= EXPIRY_P99_TARGET
     all_met = all(row["met"] for row in rows) and expiry["met"] and breaches == 0
     return {
@@ -669,9 +735,25 @@ def summarize(args, workers, seeded, limits, noop, paths, floors, expiry, breach
         "paths": rows,
         "floors": floor_rows,
         "history_p99_growth_10x": history_p99_growth,
+        "rules_earn": rules_earn,
         "expiry": expiry,
         "ledger_breaches_after": breaches,
         "all_targets_met": all_met,
+    }
+
+
+def rules_earn_shares(paths: dict) -> dict:
+    """The earn under the rules as a share of the flat earn, split into what the lines
+    cost (the flat earn with the same baskets) and what the rules cost on top."""
+    flat = paths["earn"]["rps"]
+    with_lines = paths["earn, 20 lines"]["rps"]
+    under_rules = paths["earn, 10 rules, 20 lines"]["rps"]
+    return {
+        "of_flat_earn": under_rules / flat,
+        "target": RELATIVE_TARGETS["earn, 10 rules, 20 lines"][1],
+        "lines_of_flat_earn": with_lines / flat,
+        "rules_of_earn_with_lines": under_rules / with_lines,
+        "promotions_applied": paths["earn, 10 rules, 20 lines"]["promotions_applied"],
     }
 
 
@@ -731,6 +813,7 @@ def print_table(results: dict) -> None:
             f"| {'yes' if row['met'] else 'NO'} |"
         )
     print_floors(results["floors"])
+    print_rules_earn(results["rules_earn"])
     expiry = results["expiry"]
     print()
     print(
@@ -762,6 +845,19 @@ def print_floors(floors: list[dict]) -> None:
             f"| {floor['postgres_cpu_ms_per_request']:.2f} | {floor['ratio']:.2f} "
             f"| L_http ≥ {floor['target']} | {'yes' if floor['reachable'] else 'NO'} |"
         )
+
+
+def print_rules_earn(shares: dict) -> None:
+    met = shares["of_flat_earn"] >= shares["target"]
+    print()
+    print(
+        f"earn under 10 rules with {BASKET_LINES} lines ÷ flat earn: "
+        f"{shares['of_flat_earn']:.2f} (target ≥ {shares['target']}) {'yes' if met else 'NO'}; "
+        f"the lines alone {shares['lines_of_flat_earn']:.2f} of the flat earn, the rules "
+        f"{shares['rules_of_earn_with_lines']:.2f} of the flat earn with the same lines"
+    )
+    applied = ", ".join(f"{name} {count:,}" for name, count in shares["promotions_applied"].items())
+    print(f"promotions applied under the rules (purchases): {applied}")
 
 
 def write_results(results: dict, folder: Path) -> Path:

@@ -8,7 +8,8 @@ have 200 and 2,000, so a history page can be timed as a history grows tenfold.
 
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from bench.common import progress
 
@@ -19,6 +20,7 @@ COPY_BUFFER_ROWS = 20_000
 
 @dataclass(frozen=True)
 class Seeded:
+    store_id: int
     store_key: str
     members: int
     # Member ids with an account, by the number of ledger entries they have.
@@ -36,7 +38,7 @@ def seed(*, members: int, customers_per_group: int, now: datetime) -> Seeded:
     from loyalty.services.stores import store_create
 
     Program.current()
-    _store, store_key = store_create(name="Bench store")
+    store, store_key = store_create(name="Bench store")
     groups = {200: customers_per_group, 2000: customers_per_group}
     entries_of = _entries_per_member(members, groups)
     with connection.cursor() as cursor:
@@ -54,7 +56,7 @@ def seed(*, members: int, customers_per_group: int, now: datetime) -> Seeded:
         progress("vacuum, analyze, checkpoint")
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")
-    return Seeded(store_key, members, customers, lots, entries)
+    return Seeded(store.pk, store_key, members, customers, lots, entries)
 
 
 def phone_of(member_id: int) -> str:
@@ -175,3 +177,102 @@ def _create_customers(cursor, entries_of: dict[int, int]) -> dict[int, list[int]
     for user, member_id in zip(users, ids, strict=True):
         Member.objects.filter(pk=member_id).update(user=user)
     return customers
+
+
+# The categories of bench/wrk/earn.lua's baskets, and the first of its 400 SKUs.
+FEATURED_SKUS = [f"SKU-{n}" for n in range(1, 41)]
+# Large enough never to run out during a run.
+BUDGET_POINTS = 10**12
+
+
+def seed_earning_rules(*, store_id: int, now: datetime) -> list:
+    """Ten earning rules a shop would run at once, switched on, over the baskets of
+    bench/wrk/earn.lua: an exclusion, multipliers by category, SKU, day, hour, store and
+    date, bonuses over a minimum spend, one limited per member, one on a budget. The
+    processes that remember the rules are told, as admin tells them."""
+    from loyalty.models import EarningRule
+    from loyalty.services.promotions import earning_rules_changed
+    from loyalty.services.stores import store_create
+
+    other_store, _key = store_create(name="Bench store, the other one")
+    kinds = EarningRule.Kind
+    rules = [
+        EarningRule(name_en="No points on tobacco", kind=kinds.EXCLUSION, categories=["tobacco"]),
+        EarningRule(
+            name_en="Coffee, double points",
+            kind=kinds.MULTIPLIER,
+            categories=["coffee"],
+            multiplier=Decimal(2),
+        ),
+        EarningRule(
+            name_en="Featured items, 1.5x",
+            kind=kinds.MULTIPLIER,
+            skus=FEATURED_SKUS,
+            multiplier=Decimal("1.5"),
+        ),
+        EarningRule(
+            name_en="Weekend dairy, double points",
+            kind=kinds.MULTIPLIER,
+            categories=["dairy"],
+            days=[6, 7],
+            multiplier=Decimal(2),
+        ),
+        EarningRule(
+            name_en="Morning bakery, 1.5x",
+            kind=kinds.MULTIPLIER,
+            categories=["bakery"],
+            hours_from=time(7),
+            hours_until=time(10),
+            multiplier=Decimal("1.5"),
+        ),
+        EarningRule(
+            name_en="50 points over 200",
+            kind=kinds.BONUS,
+            minimum_spend=Decimal(200),
+            bonus_points=50,
+        ),
+        EarningRule(
+            name_en="Beans: 80 points once a week",
+            kind=kinds.BONUS,
+            categories=["beans"],
+            minimum_spend=Decimal(20),
+            bonus_points=80,
+            limit_per_member=1,
+            limit_period=EarningRule.Period.WEEK,
+        ),
+        EarningRule(
+            name_en="This store, 1.2x on a budget",
+            kind=kinds.MULTIPLIER,
+            multiplier=Decimal("1.2"),
+            budget_points=BUDGET_POINTS,
+        ),
+        EarningRule(
+            name_en="The other store's opening, triple points",
+            kind=kinds.MULTIPLIER,
+            multiplier=Decimal(3),
+        ),
+        EarningRule(
+            name_en="Snacks month, 1.5x",
+            kind=kinds.MULTIPLIER,
+            categories=["snacks"],
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=30),
+            multiplier=Decimal("1.5"),
+        ),
+    ]
+    for rule in rules:
+        rule.name_zh = rule.name_en
+        rule.save()
+    rules[7].stores.set([store_id])
+    rules[8].stores.set([other_store])
+    earning_rules_changed()
+    return rules
+
+
+def switch_earning_rules_off() -> None:
+    """As a manager switching every rule off: earns go back to the flat rate."""
+    from loyalty.models import EarningRule
+    from loyalty.services.promotions import earning_rules_changed
+
+    EarningRule.objects.update(is_active=False)
+    earning_rules_changed()

@@ -57,6 +57,8 @@ def test_the_hot_paths_benchmark_prints_its_table_and_keeps_the_ledger(tmp_path)
     assert set(paths) == {
         "earn",
         "earn (replay)",
+        "earn, 20 lines",
+        "earn, 10 rules, 20 lines",
         "redeem",
         "balance read",
         "history page",
@@ -74,5 +76,38 @@ def test_the_hot_paths_benchmark_prints_its_table_and_keeps_the_ledger(tmp_path)
     expiry = results["expiry"]
     assert all(expiry[figure] > 0 for figure in EXPIRY_FIGURES), expiry
     assert results["history_p99_growth_10x"] > 0
+    rules_earn = results["rules_earn"]
+    assert rules_earn["of_flat_earn"] > 0 and rules_earn["rules_of_earn_with_lines"] > 0
+    assert sum(rules_earn["promotions_applied"].values()) > 0
+    assert f"÷ flat earn: {rules_earn['of_flat_earn']:.2f} (target ≥ 0.8)" in run.stdout
     assert results["ledger_breaches_after"] == 0
     assert "all targets met: " in run.stdout
+
+
+def test_the_earn_profile_shows_where_an_earns_time_goes(tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "bench/earn_profile.py",
+            "--requests=5",
+            "--history=2",
+            "--warm-up=1",
+            "--members=200",
+            f"--database={connection.settings_dict['NAME']}_profile",
+            f"--database-url={created_test_database_url()}",
+            f"--profile-file={tmp_path / 'earn.prof'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    for mode in ("flat", "lines", "rules"):
+        assert f"\n{mode}: " in run.stdout
+    # Under the rules the earn takes the member's lock and writes its parts.
+    assert "| SELECT loyalty_member |" in run.stdout
+    assert "| INSERT loyalty_earnpart |" in run.stdout
+    assert "| _record_under_rules |" in run.stdout
+    assert (tmp_path / "earn.prof").stat().st_size > 0
