@@ -56,21 +56,8 @@ def earning_rules_in_effect() -> dict[int, EarningRule]:
 
 def rule_snapshot(rule: EarningRule) -> Rule:
     """The rule as loyalty/earning.py evaluates it."""
-    return Rule(
-        id=rule.pk,
-        kind=rule.kind,
-        priority=rule.priority,
-        starts_at=rule.starts_at,
-        ends_at=rule.ends_at,
-        days=frozenset(rule.days),
-        hours_from=rule.hours_from,
-        hours_until=rule.hours_until,
-        stores=frozenset(store.pk for store in rule.stores.all()),
-        skus=frozenset(rule.skus),
-        categories=frozenset(rule.categories),
-        minimum_spend=rule.minimum_spend,
-        multiplier=rule.multiplier,
-        bonus_points=rule.bonus_points,
+    return edited_rule_snapshot(
+        rule, rule_id=rule.pk, store_ids=[store.pk for store in rule.stores.all()]
     )
 
 
