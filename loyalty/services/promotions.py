@@ -26,7 +26,7 @@ PROGRAM_PERIOD_START = date(2000, 1, 1)
 # Why a rule in effect did not apply to a basket, as a storefront shows its cashier.
 REASON_TEXT = {
     rules_of_earning.NOT_RUNNING: _("It is not running now."),
-    rules_of_earning.NOT_TODAY: _("It does not run today."),
+    rules_of_earning.NOT_TODAY: _("It does not run on this day of the week."),
     rules_of_earning.NOT_THIS_HOUR: _("It does not run at this hour."),
     rules_of_earning.NOT_THIS_STORE: _("It does not run at this store."),
     rules_of_earning.NO_QUALIFYING_ITEMS: _("The basket has none of the items it covers."),
