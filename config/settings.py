@@ -227,7 +227,6 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.name_input_components_as_their_serializers",
         "core.openapi.password_min_length",
-        "loyalty.api.schema.required_alternatives",
     ],
     # Named for what they are; a client generated from the schema gets these class names.
     "ENUM_NAME_OVERRIDES": {

@@ -77,7 +77,8 @@ NOT_EXPRESSIBLE_IN_THE_SCHEMA = {
     "password": "besides the length, Django's validators refuse common passwords, passwords "
     "of digits only and passwords like the phone number",
     "cursor": "only a cursor the server handed out in a `next` link is valid",
-    "lines": "a basket's lines must add up to the purchase's amount, each line_id once: rules "
+    "lines": "a basket's lines must add up to the purchase's amount, each line_id once; a "
+    "refund names its amount or its lines, and each line its quantity or its amount: rules "
     "across fields and lines (a refusal of one line's own field is still caught)",
 }
 
