@@ -22,6 +22,7 @@ from loyalty.models import (
     RuleUse,
 )
 from loyalty.services.promotions import earning_rules_changed
+from tests.factories import weekends_double_except_tobacco
 from tests.invariants import assert_ledger_consistent
 
 SATURDAY = datetime(2026, 7, 4, 11, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -41,26 +42,7 @@ BASKET = [COFFEE, BEANS, CIGARETTES]
 
 @pytest.fixture
 def weekends_at_the_shop(store):
-    """ "Double points on weekends at the shop, except tobacco, at most twice a week per
-    member", as a manager sets it up in admin."""
-    EarningRule.objects.create(
-        name_en="No points on tobacco",
-        name_zh="烟草不积分",
-        kind="exclusion",
-        categories=["tobacco"],
-    )
-    double = EarningRule.objects.create(
-        name_en="Double points on weekends",
-        name_zh="周末双倍积分",
-        kind="multiplier",
-        multiplier=Decimal("2"),
-        days=[6, 7],
-        limit_per_member=2,
-        limit_period="week",
-    )
-    double.stores.set([store])
-    earning_rules_changed()
-    return double
+    return weekends_double_except_tobacco(store)
 
 
 def buy(client, lines=BASKET, *, order_id="POS-1"):

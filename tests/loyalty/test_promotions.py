@@ -15,6 +15,7 @@ from loyalty.services.purchases import BasketLine, purchase_record
 from loyalty.services.refunds import refund_record
 from loyalty.services.stores import store_create
 from tests.concurrency import run_together
+from tests.factories import weekends_double_except_tobacco
 from tests.invariants import assert_ledger_consistent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -38,25 +39,7 @@ def shop_a(db):
 
 @pytest.fixture
 def weekends_at_a(shop_a):
-    """The manager's rules, as the admin saves them."""
-    EarningRule.objects.create(
-        name_en="No points on tobacco",
-        name_zh="烟草不积分",
-        kind="exclusion",
-        categories=["tobacco"],
-    )
-    double = EarningRule.objects.create(
-        name_en="Double points on weekends",
-        name_zh="周末双倍积分",
-        kind="multiplier",
-        multiplier=Decimal("2"),
-        days=[6, 7],
-        limit_per_member=2,
-        limit_period="week",
-    )
-    double.stores.set([shop_a])
-    earning_rules_changed()
-    return double
+    return weekends_double_except_tobacco(shop_a)
 
 
 def buy(store, order_id, *, phone=PHONE, at=SATURDAY, lines=BASKET, amount=AMOUNT):
