@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from core.errors import AppError
 from loyalty.models import AppliedRule, EarningRule, EarnPart, Member, Purchase, RuleUse
 from loyalty.services.promotions import earning_rules_changed
 from loyalty.services.purchases import BasketLine, purchase_record
-from loyalty.services.refunds import refund_record
+from loyalty.services.refunds import LineRefund, refund_record
 from loyalty.services.stores import store_create
 from tests.concurrency import run_together
 from tests.factories import weekends_double_except_tobacco
@@ -192,4 +193,29 @@ def test_once_every_rule_is_switched_off_a_purchase_earns_as_a_flat_one(shop_a, 
     # At the flat rate, without parts: its refunds are a flat earn's, not in proportion.
     assert purchase.points_earned == 350
     assert not EarnPart.objects.filter(purchase=purchase).exists()
+    assert_ledger_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tills_refunding_the_same_line_at_once_never_take_back_more_than_it_earned(
+    shop_a, weekends_at_a
+):
+    buy(shop_a, "A-1")
+    coffee = [LineRefund("1", quantity=1)]
+
+    with time_machine.travel(SATURDAY, tick=False):
+        results = run_together(
+            [
+                lambda n=n: refund_record(
+                    store=shop_a, order_id="A-1", refund_id=f"R-{n}", lines=coffee
+                )
+                for n in range(4)
+            ]
+        )
+
+    # Two coffees for 60.00 earned 120: two refunds take 60 each, the others are refused.
+    taken = sorted(r.record.points_reversed for r in results if not isinstance(r, AppError))
+    refused = [r.code for r in results if isinstance(r, AppError)]
+    assert (taken, refused) == ([60, 60], ["refund_exceeds_line"] * 2)
+    assert Member.objects.get().balance == DOUBLED - 120
     assert_ledger_consistent()
