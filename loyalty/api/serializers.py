@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from core.api.fields import (
     AmountField,
@@ -112,6 +113,9 @@ class RefundLineInput(serializers.Serializer):
     amount = AmountField(required=False, help_text="Or: the line's money refunded.")
 
 
+NEITHER_AMOUNT_NOR_LINES = _("Send the amount refunded, or the lines refunded.")
+
+
 class RefundInput(serializers.Serializer):
     refund_id = ReferenceField()
     amount = AmountField(
@@ -145,12 +149,21 @@ class RefundInput(serializers.Serializer):
                 )
         return _each_line_once(lines)
 
-    def validate(self, data):
-        if "amount" not in data and "lines" not in data:
-            raise serializers.ValidationError(
-                {"lines": _("Send the amount refunded, or the lines refunded.")}
-            )
-        return data
+    def to_internal_value(self, data):
+        """A refund with neither an amount nor lines is told so among its other errors, as
+        a missing field would be."""
+        neither = isinstance(data, dict) and "amount" not in data and "lines" not in data
+        try:
+            validated = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if neither:
+                error.detail.setdefault(
+                    "lines", [ErrorDetail(NEITHER_AMOUNT_NOR_LINES, "required")]
+                )
+            raise
+        if neither:
+            raise serializers.ValidationError({"lines": [NEITHER_AMOUNT_NOR_LINES]})
+        return validated
 
 
 class LookupInput(serializers.Serializer):
