@@ -260,9 +260,8 @@ def print_mode(mode: str, timed: dict, requests: int) -> None:
 
 # The functions whose cumulative time says where an earn's Python goes.
 FUNCTIONS = re.compile(
-    r"purchase_record|_record_under_rules|_evaluated|earning_rules_in_effect|rule_snapshot"
-    r"|\bearning\b|uses_taken|_basket_and_parts_record|applied_rules_record|member_lock_or_create"
-    r"|_purchase_of_order|\bcredit\b|bulk_create|is_valid|_record|respond_once|get_response"
+    r"purchase_record|_earned_row|rules_in_force|earn_parameters|promotions_parameters"
+    r"|\bearning\b|_run_earn_statement|is_valid|_record|respond_once|get_response"
     r"|execute|_dealt|_commit"
 )
 

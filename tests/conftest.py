@@ -21,6 +21,7 @@ from accounts.limits import limit_keys_without_expiry
 from accounts.sms import backends as sms_backends
 from accounts.staff_otp import staff_otp_required
 from config.celery import app as celery_app
+from loyalty.services.purchases import forget_rules_in_force
 from loyalty.services.stores import store_create
 from tests.staff_otp import authenticator_app
 
@@ -76,6 +77,14 @@ def _fresh_outbox_and_counters(settings):
     cache.clear()
     yield
     assert limit_keys_without_expiry() == []
+
+
+@pytest.fixture(autouse=True)
+def _earning_rules_read_afresh():
+    """A process remembers the earning rules by the program's version of them, which
+    only grows in production. Each test's rules are rolled back, and the next test's
+    may reach the same version with other rules: each test starts reading them afresh."""
+    forget_rules_in_force()
 
 
 @pytest.fixture(autouse=True)

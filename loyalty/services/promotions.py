@@ -1,16 +1,18 @@
-"""The earning rules as the earn uses them: the ones in effect, a member's uses of a
-limited promotion and a promotion's budget, taken in the earn's transaction and given
+"""The earning rules as the earn uses them: the ones in effect, what an evaluated
+basket takes of a member's uses of a limited promotion and of a promotion's budget
+(the earn's statement, purchases.RULES_EARN_STATEMENT, takes them), and their giving
 back when the whole purchase is refunded.
 
-Locks follow the house order (docs/architecture.md): the member first (the caller),
-then the member's uses of the rules, then the rules' budgets, each in the order of the
-rules' ids, so two earns never wait on each other in a circle.
+Locks follow the house order (docs/architecture.md): the member first, then the
+member's uses of the rules, then the rules' budgets, each in the order of the rules'
+ids, so two earns never wait on each other in a circle.
 """
 
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
@@ -39,13 +41,30 @@ REASON_TEXT = {
     BUDGET_SPENT: _("Its budget of points is spent."),
 }
 
-TAKE_USE = """
-INSERT INTO loyalty_ruleuse (rule_id, member_id, period_start, uses)
-VALUES (%(rule_id)s, %(member_id)s, %(period_start)s, 1)
-ON CONFLICT (rule_id, member_id, period_start)
-DO UPDATE SET uses = loyalty_ruleuse.uses + 1 WHERE loyalty_ruleuse.uses < %(limit)s
-RETURNING uses
-"""
+# What loyalty_promotion_refused (migration 0014) raises, the rule and why in its detail and hint.
+REFUSED = "promotion_refused"
+
+
+class PromotionRefused(Exception):
+    """The earn's statement found a promotion's use beyond the member's limit or its
+    budget too small, and wrote nothing."""
+
+    def __init__(self, rule_id: int, reason: str):
+        super().__init__(rule_id, reason)
+        self.rule_id = rule_id
+        self.reason = reason
+
+
+@contextmanager
+def promotion_refusals():
+    """The statement's refusal of a promotion, raised as PromotionRefused."""
+    try:
+        yield
+    except DatabaseError as error:
+        diagnosis = getattr(error.__cause__, "diag", None)
+        if diagnosis is None or diagnosis.message_primary != REFUSED:
+            raise
+        raise PromotionRefused(int(diagnosis.message_detail), diagnosis.message_hint) from error
 
 
 def earning_rules_in_effect() -> dict[int, EarningRule]:
@@ -112,37 +131,48 @@ def points_by_rule(earning: Earning) -> dict[int, int]:
     return points
 
 
-def uses_taken(
-    earning: Earning, rules: dict[int, EarningRule], *, member: Member, at: datetime
-) -> tuple[dict[int, date | None], tuple[int, str] | None]:
-    """Take, for the promotions the earning applied, one use of each limited one and its
-    points from each budgeted one, in a savepoint. Returns the period each use counts
-    in, and the first promotion that could not be taken, with why; then the savepoint is
-    rolled back and nothing is taken."""
+def promotions_parameters(earning: Earning, rules: dict[int, EarningRule], *, at: datetime) -> dict:
+    """What the earn's statement writes and takes for an evaluated basket: each part,
+    each promotion applied with the period its use counts in, one use of each limited
+    one and its points from each budgeted one, in the order of the rules' ids."""
     points = points_by_rule(earning)
-    periods: dict[int, date | None] = {}
-    savepoint = transaction.savepoint()
-    for rule_id in sorted(points):
-        rule = rules[rule_id]
-        periods[rule_id] = None
-        if rule.limit_per_member is not None:
-            periods[rule_id] = period_start(rule.limit_period, at)
-            if not _use_taken(rule, member=member, period_start=periods[rule_id]):
-                transaction.savepoint_rollback(savepoint)
-                return {}, (rule_id, LIMIT_REACHED)
-    for rule_id in sorted(points):
-        rule = rules[rule_id]
-        if rule.budget_points is not None and not _budget_taken(rule, points[rule_id]):
-            transaction.savepoint_rollback(savepoint)
-            return {}, (rule_id, BUDGET_SPENT)
-    transaction.savepoint_commit(savepoint)
-    return periods, None
+    applied = sorted(points)
+    periods = {rule_id: _use_period(rules[rule_id], at) for rule_id in applied}
+    limited = [rule_id for rule_id in applied if periods[rule_id] is not None]
+    budgeted = [rule_id for rule_id in applied if rules[rule_id].budget_points is not None]
+    parts = earning.parts
+    return {
+        "points": earning.points,
+        "part_line_ids": [part.line_id for part in parts],
+        "part_rule_ids": [part.rule_id for part in parts],
+        "part_multipliers": [
+            rules[part.rule_id].multiplier if part.rule_id else None for part in parts
+        ],
+        "part_exact": [part.exact for part in parts],
+        "part_points": [part.points for part in parts],
+        "applied_rule_ids": applied,
+        "applied_points": [points[rule_id] for rule_id in applied],
+        "applied_periods": [periods[rule_id] for rule_id in applied],
+        "use_rule_ids": limited,
+        "use_periods": [periods[rule_id] for rule_id in limited],
+        "use_limits": [rules[rule_id].limit_per_member for rule_id in limited],
+        "budget_rule_ids": budgeted,
+        "budget_points": [points[rule_id] for rule_id in budgeted],
+    }
+
+
+def _use_period(rule: EarningRule, at: datetime) -> date | None:
+    """The first day of the period a use of a limited rule counts in; None: unlimited."""
+    if rule.limit_per_member is None:
+        return None
+    return period_start(rule.limit_period, at)
 
 
 def uses_refused(
     earning: Earning, rules: dict[int, EarningRule], *, member: Member | None, at: datetime
 ) -> tuple[int, str] | None:
-    """What `uses_taken` would refuse first, read without taking anything: for a preview."""
+    """What the earn's statement would refuse first, read without taking anything: for
+    a preview."""
     points = points_by_rule(earning)
     for rule_id in sorted(points):
         rule = rules[rule_id]
@@ -159,21 +189,6 @@ def uses_refused(
         ):
             return rule_id, BUDGET_SPENT
     return None
-
-
-def applied_rules_record(
-    purchase: Purchase, earning: Earning, periods: dict[int, date | None]
-) -> None:
-    points = points_by_rule(earning)
-    AppliedRule.objects.bulk_create(
-        AppliedRule(
-            purchase=purchase,
-            rule_id=rule_id,
-            points=points[rule_id],
-            period_start=periods[rule_id],
-        )
-        for rule_id in sorted(points)
-    )
 
 
 def uses_given_back(purchase: Purchase) -> None:
@@ -198,26 +213,4 @@ def uses_given_back(purchase: Purchase) -> None:
         ).update(points_awarded=F("points_awarded") - application.points)
     AppliedRule.objects.filter(pk__in=[application.pk for application in applied]).update(
         given_back=True
-    )
-
-
-def _use_taken(rule: EarningRule, *, member: Member, period_start: date) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            TAKE_USE,
-            {
-                "rule_id": rule.pk,
-                "member_id": member.pk,
-                "period_start": period_start,
-                "limit": rule.limit_per_member,
-            },
-        )
-        return cursor.fetchone() is not None
-
-
-def _budget_taken(rule: EarningRule, points: int) -> bool:
-    return bool(
-        EarningRule.objects.filter(
-            pk=rule.pk, points_awarded__lte=F("budget_points") - points
-        ).update(points_awarded=F("points_awarded") + points)
     )

@@ -1,10 +1,13 @@
 """Purchases earn points (refunds, which take them back, are in refunds.py).
 
-An earn is the hottest write of the service. While no earning rule is on, it is one
-statement (`EARN_STATEMENT`), its own transaction: it finds an earlier report of the order,
-or else locks or creates the member, adds the points, and writes the entry, the
-lot, the purchase and its basket's lines, all in one round trip. Like the expiry job it writes
-exactly what `credit` would; the invariant tests hold it to that.
+An earn is the hottest write of the service. It is one statement, its own transaction:
+it finds an earlier report of the order, or else locks or creates the member, adds the
+points, and writes the entry, the lot, the purchase and its basket's lines, all in one
+round trip (`EARN_STATEMENT`). Like the expiry job it writes exactly what `credit`
+would; the invariant tests hold it to that. While earning rules are on, the basket is
+evaluated here first (loyalty/earning.py), and the statement (`RULES_EARN_STATEMENT`)
+also writes what each line earned under which rule and takes the promotions' uses and
+budgets.
 """
 
 from collections.abc import Sequence
@@ -17,28 +20,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import AppError
-from loyalty.earning import Earning, Line, earning
+from loyalty.earning import Earning, Line, Rule, earning
 from loyalty.expiry_policy import new_points_expire_at
-from loyalty.models import (
-    EarningRule,
-    EarnPart,
-    LedgerEntry,
-    Member,
-    Program,
-    Purchase,
-    PurchaseLine,
-    Refund,
-    Store,
-)
+from loyalty.models import EarningRule, LedgerEntry, Member, Program, Purchase, Refund, Store
 
-from .members import member_lock_or_create
-from .points import Cause, credit, credit_by_phone_ctes, fetch_named
+from .points import credit_by_phone_ctes, fetch_named
 from .promotions import (
-    applied_rules_record,
+    BUDGET_SPENT,
+    LIMIT_REACHED,
+    PromotionRefused,
     earning_rules_in_effect,
+    promotion_refusals,
+    promotions_parameters,
     rule_snapshot,
     uses_refused,
-    uses_taken,
 )
 
 
@@ -87,32 +82,20 @@ def purchase_record(
     lines: Sequence[BasketLine] = (),
 ) -> Recorded:
     """Record a purchase once per (store, order_id), with its basket's lines if sent,
-    and credit the points it earns: at the flat rate in one statement, or under the
-    earning rules while any is switched on."""
+    and credit the points it earns, at the flat rate or under the earning rules, in one
+    statement."""
     report = {"phone": phone, "amount": amount, "basket": basket_text(lines)}
     for _attempt in range(3):
         try:
-            if _remembered_rules()["earning_rules_on"]:
-                return _record_under_rules(
-                    store=store, order_id=order_id, lines=lines, report=report
-                )
-            row = _run_earn_statement(
-                earn_parameters(
-                    store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
-                )
+            row = _earned_row(
+                store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
             )
         except IntegrityError:
             return _replay_of_the_race_winner(store=store, order_id=order_id, report=report)
-        except _RulesChanged:
-            row = None
         if row is not None:
             return _recorded_from_row(row, store=store, report=report)
-        _RULES.clear()
+        forget_rules_in_force()
     raise RuntimeError("the program rules kept changing during an earn")
-
-
-class _RulesChanged(Exception):
-    """The earning rules changed since this process read them: the earn starts again."""
 
 
 # The parameters are what the rules make of the purchase. The program row must
@@ -120,10 +103,11 @@ class _RulesChanged(Exception):
 # the rules again; so a rules change is never missed, and its read costs no round trip.
 # Unless the order was reported before, the core credits its points (locking or
 # creating the member) and the purchase is written, with the points' entry.
-EARN_STATEMENT = f"""
-WITH rules AS (
+_EARN_READS = """
+rules AS (
     SELECT FROM loyalty_program
     WHERE id = %(program_id)s AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
+      AND promotion_stacking = %(promotion_stacking)s
       AND earning_rules_version = %(earning_rules_version)s
 ),
 earlier AS (
@@ -140,7 +124,8 @@ earlier AS (
     FROM loyalty_purchase AS purchase
     JOIN loyalty_member AS member ON member.id = purchase.member_id
     WHERE purchase.store_id = %(store_id)s AND purchase.order_id = %(order_id)s
-),
+)"""
+_EARN_WRITES = f"""
 {credit_by_phone_ctes(when="EXISTS (SELECT FROM rules) AND NOT EXISTS (SELECT FROM earlier)")},
 purchase AS (
     INSERT INTO loyalty_purchase (
@@ -160,45 +145,152 @@ basket AS (
         %(quantities)s::integer[], %(line_amounts)s::numeric[]
     ) WITH ORDINALITY AS line(line_id, sku, category, quantity, amount, position)
     ORDER BY line.position
-)
-SELECT TRUE AS created, purchase.*, %(phone)s AS phone, NULL AS basket FROM purchase
+    RETURNING id, line_id
+)"""
+_EARN_ANSWER = """
+SELECT TRUE AS created, purchase.*, %(phone)s AS phone, NULL AS basket FROM purchase{refusal}
 UNION ALL
 SELECT FALSE, earlier.* FROM earlier
 """
+EARN_STATEMENT = f"WITH {_EARN_READS},{_EARN_WRITES}{_EARN_ANSWER.format(refusal='')}"
+
+# Under earning rules the same statement also writes what each line earned under which
+# rule and the promotions applied, and takes the member's uses of limited ones (the
+# member locked first), then the budgets' points (their rows locked in the order of
+# their ids, docs/architecture.md). A use beyond the limit or a budget too small
+# refuses the promotion: loyalty_promotion_refused raises, which undoes the whole
+# statement, and the caller evaluates the basket without it and runs it again.
+_PROMOTIONS_WRITES = f"""
+parts AS (
+    INSERT INTO loyalty_earnpart (purchase_id, line_id, rule_id, rate, multiplier, exact, points)
+    SELECT purchase.id, basket.id, part.rule_id, %(earn_rate)s, part.multiplier, part.exact,
+           part.points
+    FROM purchase CROSS JOIN unnest(
+        %(part_line_ids)s::text[], %(part_rule_ids)s::bigint[], %(part_multipliers)s::numeric[],
+        %(part_exact)s::numeric[], %(part_points)s::bigint[]
+    ) WITH ORDINALITY AS part(line_id, rule_id, multiplier, exact, points, position)
+    LEFT JOIN basket ON basket.line_id = part.line_id
+    ORDER BY part.position
+),
+applied AS (
+    INSERT INTO loyalty_appliedrule (purchase_id, rule_id, points, period_start, given_back)
+    SELECT purchase.id, applied.rule_id, applied.points, applied.period_start, FALSE
+    FROM purchase CROSS JOIN unnest(
+        %(applied_rule_ids)s::bigint[], %(applied_points)s::bigint[], %(applied_periods)s::date[]
+    ) AS applied(rule_id, points, period_start)
+    ORDER BY applied.rule_id
+),
+uses AS (
+    INSERT INTO loyalty_ruleuse (rule_id, member_id, period_start, uses)
+    SELECT taken.rule_id, member.id, taken.period_start, 1
+    FROM member CROSS JOIN unnest(%(use_rule_ids)s::bigint[], %(use_periods)s::date[])
+        AS taken(rule_id, period_start)
+    ORDER BY taken.rule_id
+    ON CONFLICT (rule_id, member_id, period_start)
+    DO UPDATE SET uses = loyalty_ruleuse.uses + 1
+    RETURNING rule_id, uses
+),
+budget_locks AS (
+    -- The subquery on the uses makes them taken first.
+    SELECT rule.id FROM loyalty_earningrule AS rule
+    WHERE rule.id = ANY(%(budget_rule_ids)s::bigint[])
+      AND EXISTS (SELECT FROM member) AND (SELECT count(*) FROM uses) >= 0
+    ORDER BY rule.id
+    FOR NO KEY UPDATE
+),
+budgets AS (
+    UPDATE loyalty_earningrule AS rule
+    SET points_awarded = rule.points_awarded + taken.points
+    FROM budget_locks JOIN unnest(%(budget_rule_ids)s::bigint[], %(budget_points)s::bigint[])
+        AS taken(rule_id, points) ON taken.rule_id = budget_locks.id
+    WHERE rule.id = budget_locks.id AND rule.points_awarded + taken.points <= rule.budget_points
+    RETURNING rule.id
+),
+refused AS (
+    SELECT uses.rule_id, '{LIMIT_REACHED}' AS reason, 1 AS rank
+    FROM uses JOIN unnest(%(use_rule_ids)s::bigint[], %(use_limits)s::bigint[])
+        AS taken(rule_id, most) USING (rule_id)
+    WHERE uses.uses > taken.most
+    UNION ALL
+    SELECT taken.rule_id, '{BUDGET_SPENT}', 2
+    FROM unnest(%(budget_rule_ids)s::bigint[]) AS taken(rule_id)
+    WHERE EXISTS (SELECT FROM member) AND taken.rule_id NOT IN (SELECT id FROM budgets)
+)"""
+_REFUSAL = """
+WHERE NOT EXISTS (
+    SELECT FROM (SELECT * FROM refused ORDER BY rank, rule_id LIMIT 1) AS first
+    WHERE loyalty_promotion_refused(first.rule_id, first.reason)
+)"""
+RULES_EARN_STATEMENT = (
+    f"WITH {_EARN_READS},{_EARN_WRITES},{_PROMOTIONS_WRITES}{_EARN_ANSWER.format(refusal=_REFUSAL)}"
+)
 
 
-# The rules an earn was last computed with, in this process; EARN_STATEMENT checks them.
-_RULES: dict[str, object] = {}
+@dataclass(frozen=True)
+class RulesInForce:
+    """The program's rules as this process last read them; the earn's statement checks
+    that the program still holds them."""
+
+    earn_rate: Decimal
+    expiry_policy: str
+    promotion_stacking: str
+    earning_rules_version: int
+    earning_rules: dict[int, EarningRule]
+    snapshots: tuple[Rule, ...]
+
+    def checked(self) -> dict:
+        """The parameters the statement's `rules` CTE compares with the program."""
+        return {
+            "program_id": Program.SINGLETON_ID,
+            "earn_rate": self.earn_rate,
+            "expiry_policy": self.expiry_policy,
+            "promotion_stacking": self.promotion_stacking,
+            "earning_rules_version": self.earning_rules_version,
+        }
 
 
-def _remembered_rules() -> dict:
-    """The program's rules as this process last read them, reading them if need be."""
-    if not _RULES:
+_REMEMBERED: dict[str, RulesInForce] = {}
+
+
+def rules_in_force() -> RulesInForce:
+    """The program's rules as this process last read them, reading them if need be.
+    The program is read before the earning rules: a change committed between the two
+    reads leaves an older version with newer rules, which the statement refuses,
+    never a newer version with older rules."""
+    if not _REMEMBERED:
         program = Program.current()
-        _RULES.update(
+        rules = earning_rules_in_effect()
+        _REMEMBERED["rules"] = RulesInForce(
             earn_rate=program.earn_rate,
             expiry_policy=program.expiry_policy,
+            promotion_stacking=program.promotion_stacking,
             earning_rules_version=program.earning_rules_version,
-            earning_rules_on=EarningRule.objects.filter(is_active=True).exists(),
+            earning_rules=rules,
+            snapshots=tuple(rule_snapshot(rule) for rule in rules.values()),
         )
-    return _RULES
+    return _REMEMBERED["rules"]
+
+
+def forget_rules_in_force() -> None:
+    """The next earn reads the rules again."""
+    _REMEMBERED.clear()
 
 
 def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLine] = ()) -> dict:
-    """EARN_STATEMENT's parameters for a purchase, under the rules last read here."""
-    rules = _remembered_rules()
+    """EARN_STATEMENT's parameters for a purchase at the flat rate, under the rules last
+    read here."""
+    rules = rules_in_force()
     now = timezone.now()
     return {
-        **rules,
-        "program_id": Program.SINGLETON_ID,
+        **rules.checked(),
         "kind": LedgerEntry.Kind.EARN,
         "store_id": store.pk,
         "order_id": order_id,
         "reference": order_id,
         "phone": phone,
         "amount": amount,
-        "points": points_for_amount(amount, _RULES["earn_rate"]),
-        "expires_at": new_points_expire_at(_RULES["expiry_policy"], now),
+        "points": points_for_amount(amount, rules.earn_rate),
+        "expires_at": new_points_expire_at(rules.expiry_policy, now),
         "now": now,
         "line_ids": [line.line_id for line in lines],
         "skus": [line.sku for line in lines],
@@ -208,48 +300,35 @@ def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLin
     }
 
 
-def _record_under_rules(*, store, order_id, lines, report: dict) -> Recorded:
-    """The earn while earning rules are on: several statements in one transaction, the
-    member locked first, then its uses of limited promotions and their budgets."""
-    amount = report["amount"]
-    with transaction.atomic():
-        member = member_lock_or_create(phone=report["phone"])
-        earlier = purchase_of_order(store=store, order_id=order_id)
-        if earlier is not None:
-            return _replay_of(earlier, report)
-        program = Program.current()
-        if program.earning_rules_version != _RULES.get("earning_rules_version"):
-            # Read again, the rules may all be off: then the earn is the one statement,
-            # as any other at the flat rate, and its refunds are those of a flat earn.
-            raise _RulesChanged
-        earned, periods, rules = _evaluated(
-            member=member, store=store, amount=amount, lines=lines, program=program, take=True
+def _earned_row(*, store, phone, order_id, amount, lines) -> dict | None:
+    """The earn's statement, run under the rules last read here: its row, or None when
+    the program no longer holds those rules. A promotion the statement refuses (the
+    member's limit, the budget) is left out and the basket evaluated again."""
+    rules = rules_in_force()
+    parameters = earn_parameters(
+        store=store, phone=phone, order_id=order_id, amount=amount, lines=lines
+    )
+    if not rules.earning_rules:
+        return _run_earn_statement(EARN_STATEMENT, parameters)
+    at = timezone.localtime(parameters["now"])
+    spent: dict[int, str] = {}
+    while True:
+        earned = earning(
+            lines=_earning_lines(amount, lines),
+            earn_rate=rules.earn_rate,
+            rules=rules.snapshots,
+            stacking=rules.promotion_stacking,
+            store_id=store.pk,
+            at=at,
+            spent=spent,
         )
-        now = timezone.now()
-        entry = None
-        if earned.points:
-            entry = credit(
-                member=member,
-                kind=LedgerEntry.Kind.EARN,
-                points=earned.points,
-                expires_at=new_points_expire_at(program.expiry_policy, now),
-                cause=Cause(store=store, reference=order_id),
+        try:
+            return _run_earn_statement(
+                RULES_EARN_STATEMENT,
+                {**parameters, **promotions_parameters(earned, rules.earning_rules, at=at)},
             )
-        purchase = Purchase.objects.create(
-            store=store,
-            order_id=order_id,
-            member=member,
-            amount=amount,
-            earn_rate=program.earn_rate,
-            points_earned=earned.points,
-            earn_entry=entry,
-            balance_after=member.balance,
-            created_at=now,
-        )
-        _basket_and_parts_record(purchase, lines, earned, program, rules)
-        applied_rules_record(purchase, earned, periods)
-        purchase.member = member
-        return Recorded(purchase, True)
+        except PromotionRefused as refused:
+            spent[refused.rule_id] = refused.reason
 
 
 @dataclass(frozen=True)
@@ -262,19 +341,10 @@ def purchase_preview(
     *, store: Store, phone: str, amount: Decimal, lines: Sequence[BasketLine] = ()
 ) -> Preview:
     """What the purchase would earn now, by the very evaluation the earn runs, and why
-    each rule in effect that would not apply does not; nothing is written or taken."""
+    each rule in effect that would not apply does not; nothing is written or taken.
+    The rules, the member's uses and the budgets are read as they stand now."""
     program = Program.current()
     member = Member.objects.filter(phone=phone).first()
-    earned, _periods, rules = _evaluated(
-        member=member, store=store, amount=amount, lines=lines, program=program, take=False
-    )
-    return Preview(earned, rules)
-
-
-def _evaluated(*, member, store, amount, lines, program, take: bool):
-    """What the basket earns under the rules in effect. With `take`, the limited
-    promotions' uses and the budgets it needs are taken; a promotion that cannot be
-    taken (or, without, could not be) is left out and the basket evaluated again."""
     rules = earning_rules_in_effect()
     snapshots = [rule_snapshot(rule) for rule in rules.values()]
     at = timezone.localtime()
@@ -289,12 +359,9 @@ def _evaluated(*, member, store, amount, lines, program, take: bool):
             at=at,
             spent=spent,
         )
-        if take:
-            periods, refused = uses_taken(earned, rules, member=member, at=at)
-        else:
-            periods, refused = {}, uses_refused(earned, rules, member=member, at=at)
+        refused = uses_refused(earned, rules, member=member, at=at)
         if refused is None:
-            return earned, periods, rules
+            return Preview(earned, rules)
         rule_id, reason = refused
         spent[rule_id] = reason
 
@@ -306,39 +373,13 @@ def _earning_lines(amount: Decimal, lines: Sequence[BasketLine]) -> list[Line]:
     return [Line(line.line_id, line.sku, line.category, line.amount) for line in lines]
 
 
-def _basket_and_parts_record(purchase, lines, earned, program, rules) -> None:
-    saved = PurchaseLine.objects.bulk_create(
-        PurchaseLine(
-            purchase=purchase,
-            line_id=line.line_id,
-            sku=line.sku,
-            category=line.category,
-            quantity=line.quantity,
-            amount=line.amount,
-        )
-        for line in lines
-    )
-    line_of = {line.line_id: line for line in saved}
-    EarnPart.objects.bulk_create(
-        EarnPart(
-            purchase=purchase,
-            line=line_of.get(part.line_id),
-            rule_id=part.rule_id,
-            rate=program.earn_rate,
-            multiplier=rules[part.rule_id].multiplier if part.rule_id else None,
-            exact=part.exact,
-            points=part.points,
-        )
-        for part in earned.parts
-    )
-
-
-def _run_earn_statement(parameters: dict):
+def _run_earn_statement(statement: str, parameters: dict):
     """Alone, the statement is its own transaction; inside a caller's (an
-    Idempotency-Key claim), a savepoint keeps a unique violation from ending it."""
+    Idempotency-Key claim), a savepoint keeps a unique violation or a refused
+    promotion from ending it."""
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with savepoint, connection.cursor() as cursor:
-        cursor.execute(EARN_STATEMENT, parameters)
+    with savepoint, connection.cursor() as cursor, promotion_refusals():
+        cursor.execute(statement, parameters)
         return fetch_named(cursor)
 
 

@@ -10,7 +10,15 @@ import pytest
 import time_machine
 
 from core.errors import AppError
-from loyalty.models import AppliedRule, EarningRule, EarnPart, Member, Purchase, RuleUse
+from loyalty.models import (
+    AppliedRule,
+    EarningRule,
+    EarnPart,
+    Member,
+    Program,
+    Purchase,
+    RuleUse,
+)
 from loyalty.services.promotions import earning_rules_changed
 from loyalty.services.purchases import BasketLine, purchase_record
 from loyalty.services.refunds import LineRefund, refund_record
@@ -152,6 +160,64 @@ def test_a_rule_switched_on_reaches_an_earn_that_remembered_none(shop_a):
     earning_rules_changed()
 
     assert buy(shop_a, "A-2").points_earned == 1050
+
+
+def test_a_rule_edited_reaches_an_earn_that_remembered_it(shop_a, weekends_at_a):
+    assert buy(shop_a, "A-1").points_earned == DOUBLED
+
+    weekends_at_a.multiplier = Decimal("3")
+    weekends_at_a.save()
+    earning_rules_changed()
+
+    assert buy(shop_a, "A-2").points_earned == 3 * FLAT
+
+
+def test_how_promotions_combine_changed_reaches_an_earn_that_remembered_it(shop_a, weekends_at_a):
+    EarningRule.objects.create(
+        name_en="100 more", name_zh="多送100", kind="bonus", bonus_points=100
+    )
+    earning_rules_changed()
+    assert buy(shop_a, "A-1").points_earned == DOUBLED
+
+    program = Program.current()
+    program.promotion_stacking = "all"
+    program.save()
+
+    assert buy(shop_a, "A-2").points_earned == DOUBLED + 100
+
+
+def test_a_promotion_found_spent_is_left_out_and_nothing_its_attempt_took_is_kept(
+    shop_a, weekends_at_a
+):
+    Program.objects.update(promotion_stacking="all")
+    bonus = EarningRule.objects.create(
+        name_en="100 more", name_zh="多送100", kind="bonus", bonus_points=100, budget_points=100
+    )
+    earning_rules_changed()
+
+    first = buy(shop_a, "A-1")
+    # The budget is spent: the earn that took the member's second use of the doubling
+    # with it is undone, and the doubling alone takes that use once.
+    second = buy(shop_a, "A-2")
+    # Both are spent now: the flat rate.
+    third = buy(shop_a, "A-3")
+
+    assert [first.points_earned, second.points_earned, third.points_earned] == [
+        DOUBLED + 100,
+        DOUBLED,
+        FLAT,
+    ]
+    assert RuleUse.objects.get().uses == 2
+    bonus.refresh_from_db()
+    assert bonus.points_awarded == 100
+    assert list(
+        AppliedRule.objects.order_by("purchase_id", "rule_id").values_list("points", flat=True)
+    ) == [
+        300,
+        100,
+        300,
+    ]
+    assert_ledger_consistent()
 
 
 @pytest.mark.django_db(transaction=True)
