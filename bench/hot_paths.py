@@ -516,6 +516,7 @@ def limit_scripts() -> dict[str, Path]:
             EARN_STATEMENT,
             program_id=str(Program.SINGLETON_ID),
             earning_rules_version=str(Program.current().earning_rules_version),
+            promotion_stacking=f"'{Program.current().promotion_stacking}'",
             earn_rate="1",
             expiry_policy="'months:12'",
             kind=f"'{LedgerEntry.Kind.EARN}'",

@@ -101,10 +101,11 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 DATABASES["default"]["ENGINE"] = "core.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Parameters travel apart from the SQL, so psycopg prepares a statement a connection
-# has run 5 times and PostgreSQL stops planning it afresh: the earn and hold
-# statements cost more to plan than to run. (Behind pgbouncer, 1.21 or newer.)
-DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+# Parameters travel apart from the SQL, and psycopg prepares a statement a connection
+# has run 5 times, so PostgreSQL stops planning it afresh: the earn and hold
+# statements cost more to plan than to run. Django turns psycopg's preparing off
+# unless asked. (Behind pgbouncer, 1.21 or newer, with max_prepared_statements set.)
+DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -4,6 +4,7 @@ small to mean anything, and whether they meet a target is no concern here: that 
 figure of the table is produced, every path answered and the ledger held is the point."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -106,8 +107,10 @@ def test_the_earn_profile_shows_where_an_earns_time_goes(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     for mode in ("flat", "lines", "rules"):
         assert f"\n{mode}: " in run.stdout
-    # Under the rules the earn takes the member's lock and writes its parts.
-    assert "| SELECT loyalty_member |" in run.stdout
-    assert "| INSERT loyalty_earnpart |" in run.stdout
-    assert "| _record_under_rules |" in run.stdout
+    # Under the rules the earn is one statement too, after the basket's evaluation.
+    rules = run.stdout.split("\nrules: ")[1]
+    assert re.match(r"[\d.]+ ms an earn; 1\.\d statements and commits", rules)
+    assert "| WITH loyalty_program |" in rules
+    assert "| earning |" in run.stdout
+    assert "| _earned_row |" in run.stdout
     assert (tmp_path / "earn.prof").stat().st_size > 0

@@ -208,7 +208,8 @@ class EarningRules:
     """The earning rules switched on, as the machine draws them: an exclusion of a
     category, a multiplier on a category (None: the whole basket) that a member may
     use `limit` times (None: always), and a bonus for a purchase spending at least
-    `minimum_cents` on what earns. Promotions add up (the program's "all")."""
+    `minimum_cents` on what earns, from a `budget` of points (None: unbounded).
+    Promotions add up (the program's "all")."""
 
     excluded: str
     multiplied: str | None
@@ -216,6 +217,7 @@ class EarningRules:
     limit: int | None
     bonus: int | None
     minimum_cents: int
+    budget: int | None = None
 
 
 @dataclass
@@ -234,6 +236,7 @@ class BasketEarning:
     points: int
     by_line: list[int]
     multiplied: bool
+    bonused: bool
 
 
 def dealt(exacts: list[Fraction]) -> list[int]:
@@ -248,7 +251,12 @@ def dealt(exacts: list[Fraction]) -> list[int]:
 
 
 def basket_earning(
-    lines: list[LineModel], earn_rate: Decimal, rules: EarningRules | None, *, may_multiply: bool
+    lines: list[LineModel],
+    earn_rate: Decimal,
+    rules: EarningRules | None,
+    *,
+    may_multiply: bool,
+    may_bonus: bool,
 ) -> BasketEarning:
     """Each line's base, then the multiplier's parts, then the bonus: parts in the order
     the policy lists them, floored once for the purchase."""
@@ -259,7 +267,7 @@ def basket_earning(
         for line, earning in zip(lines, earns, strict=True)
     ]
     owners: list[int | None] = list(range(len(lines)))
-    multiplied = False
+    multiplied = bonused = False
     if rules is not None:
         covered = [
             index
@@ -272,7 +280,8 @@ def basket_earning(
             parts += [parts[index] * extra for index in covered]
             owners += covered
         spend = sum(line.cents for line, earning in zip(lines, earns, strict=True) if earning)
-        if rules.bonus and any(earns) and spend >= rules.minimum_cents:
+        if rules.bonus and any(earns) and spend >= rules.minimum_cents and may_bonus:
+            bonused = True
             parts.append(Fraction(rules.bonus))
             owners.append(None)
     points = dealt(parts)
@@ -280,7 +289,7 @@ def basket_earning(
     for owner, part_points in zip(owners, points, strict=True):
         if owner is not None:
             by_line[owner] += part_points
-    return BasketEarning(sum(points), by_line, multiplied)
+    return BasketEarning(sum(points), by_line, multiplied, bonused)
 
 
 def share_of_units_cents(line: LineModel, units: int) -> int:

@@ -169,6 +169,7 @@ earning_rule_sets = st.one_of(
         limit=st.one_of(st.none(), st.integers(1, 2)),
         bonus=st.one_of(st.none(), st.integers(1, 500)),
         minimum_cents=st.one_of(st.just(0), spread(1, 200_000)),
+        budget=st.one_of(st.none(), st.integers(1, 1000)),
     ),
     st.none(),
 )
@@ -211,6 +212,8 @@ class PurchaseModel:
     lines: list[LineModel] = field(default_factory=list)  # the basket, if sent
     under_rules: bool = False
     used_rule: int | None = None  # the limited multiplier it used, given back by a whole refund
+    # The bonus on a budget it had and its points, given back likewise.
+    budget_taken: tuple[int, int] | None = None
     refunded_by: str | None = None  # "amount" or "line", as the first refund was
 
 
@@ -318,6 +321,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.earning_rules: EarningRules | None = None
         self.multiplier_id: int | None = None
         self.uses: dict[tuple[int, str], int] = {}  # (multiplier id, phone) -> uses
+        self.bonus_id: int | None = None
+        self.awarded: dict[int, int] = {}  # bonus id -> points of its budget awarded
         self.redemption_models: dict[int, SpendModel] = {}
         self.order_models: dict[int, SpendModel] = {}
         self.adjustment_models: dict[int, AdjustmentModel] = {}
@@ -457,7 +462,7 @@ class LedgerMachine(RuleBasedStateMachine):
         uses of an earlier promotion count for that promotion only."""
         EarningRule.objects.update(is_active=False)
         Program.objects.filter(pk=Program.SINGLETON_ID).update(promotion_stacking="all")
-        self.earning_rules, self.multiplier_id = setup, None
+        self.earning_rules, self.multiplier_id, self.bonus_id = setup, None, None
         if setup is not None:
             EarningRule.objects.create(
                 name_en="Excluded", name_zh="不积分", kind="exclusion", categories=[setup.excluded]
@@ -472,13 +477,15 @@ class LedgerMachine(RuleBasedStateMachine):
                 limit_period="program",
             ).pk
             if setup.bonus:
-                EarningRule.objects.create(
+                self.bonus_id = EarningRule.objects.create(
                     name_en="Bonus",
                     name_zh="奖励积分",
                     kind="bonus",
                     bonus_points=setup.bonus,
                     minimum_spend=model.money(setup.minimum_cents),
-                )
+                    budget_points=setup.budget,
+                ).pk
+                self.awarded[self.bonus_id] = 0
         # As earning_rules_changed() does, with a version no example before used: each is
         # rolled back, and an earlier example's version may be remembered by this process.
         Program.objects.filter(pk=Program.SINGLETON_ID).update(
@@ -534,16 +541,26 @@ class LedgerMachine(RuleBasedStateMachine):
         bought = PurchaseModel(order_id, phone, amount, rate, 0, None, lines=lines)
         if rules is None:
             bought.earned = model.points_earned(amount, rate)
-            by_line = model.basket_earning(lines, rate, None, may_multiply=False).by_line
+            by_line = model.basket_earning(
+                lines, rate, None, may_multiply=False, may_bonus=False
+            ).by_line
         else:
             uses = (self.multiplier_id, phone)
             may_multiply = rules.limit is None or self.uses.get(uses, 0) < rules.limit
+            may_bonus = rules.budget is None or (
+                self.awarded.get(self.bonus_id, 0) + (rules.bonus or 0) <= rules.budget
+            )
             evaluated = lines or [LineModel("", 1, amount)]
-            earning = model.basket_earning(evaluated, rate, rules, may_multiply=may_multiply)
+            earning = model.basket_earning(
+                evaluated, rate, rules, may_multiply=may_multiply, may_bonus=may_bonus
+            )
             bought.earned, bought.under_rules, by_line = earning.points, True, earning.by_line
             if earning.multiplied and rules.limit is not None:
                 self.uses[uses] = self.uses.get(uses, 0) + 1
                 bought.used_rule = self.multiplier_id
+            if earning.bonused and rules.budget is not None:
+                self.awarded[self.bonus_id] += rules.bonus
+                bought.budget_taken = (self.bonus_id, rules.bonus)
         for line, points in zip(lines, by_line, strict=False):
             line.points = points
         return bought
@@ -552,6 +569,9 @@ class LedgerMachine(RuleBasedStateMachine):
         """A purchase refunded whole gives its member's use of a limited promotion back."""
         if bought.used_rule is not None:
             self.uses[(bought.used_rule, bought.phone)] -= 1
+        if bought.budget_taken is not None:
+            rule_id, points = bought.budget_taken
+            self.awarded[rule_id] -= points
 
     @rule(target=refunds, order_id=purchases, share=spread(1, 120))
     def refund(self, order_id, share):
@@ -1153,6 +1173,11 @@ class LedgerMachine(RuleBasedStateMachine):
         }
         expected_uses = {key: count for key, count in self.uses.items() if count}
         assert uses == expected_uses, f"uses {uses}, model {expected_uses}"
+
+        awarded = dict(
+            EarningRule.objects.filter(pk__in=self.awarded).values_list("pk", "points_awarded")
+        )
+        assert awarded == self.awarded, f"budgets awarded {awarded}, model {self.awarded}"
 
 
 MACHINE_SETTINGS = settings(
