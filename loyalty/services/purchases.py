@@ -103,8 +103,7 @@ def purchase_record(
 # the rules again; so a rules change is never missed, and its read costs no round trip.
 # Unless the order was reported before, the core credits its points (locking or
 # creating the member) and the purchase is written, with the points' entry.
-_EARN_READS = """
-rules AS (
+_EARN_READS = """rules AS (
     SELECT FROM loyalty_program
     WHERE id = %(program_id)s AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
       AND promotion_stacking = %(promotion_stacking)s
