@@ -380,8 +380,14 @@ class PurchaseLine(models.Model):
     """One line of a purchase's basket, as the storefront reported it: what the customer
     paid for it after discounts. A purchase's lines add up to its amount."""
 
+    # The earn writes a basket's lines in its statement: every index costs it. The unique
+    # constraint on (purchase, line_id) is the index that finds a purchase's lines.
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.PROTECT, related_name="lines", verbose_name=_("purchase")
+        Purchase,
+        on_delete=models.PROTECT,
+        related_name="lines",
+        verbose_name=_("purchase"),
+        db_index=False,
     )
     line_id = models.CharField(_("line id"), max_length=64)
     sku = models.CharField(_("SKU"), max_length=64)
@@ -548,14 +554,27 @@ class EarnPart(models.Model):
     """What one line of a purchase earned under one rule (none: the base rate); the parts
     of a purchase add up to its earn entry."""
 
+    # Parts are read by purchase. A line is never deleted, so nothing looks parts up by
+    # their line; a rule's parts are looked up only when it is deleted, and only the
+    # promotions' parts name one: the base rate's, most of a basket's, skip that index.
     purchase = models.ForeignKey(
         Purchase, on_delete=models.PROTECT, related_name="parts", verbose_name=_("purchase")
     )
     line = models.ForeignKey(
-        PurchaseLine, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("line")
+        PurchaseLine,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("line"),
+        db_index=False,
     )
     rule = models.ForeignKey(
-        EarningRule, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("rule")
+        EarningRule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("rule"),
+        db_index=False,
     )
     rate = models.DecimalField(_("earn rate used"), max_digits=8, decimal_places=4)
     multiplier = models.DecimalField(
@@ -567,6 +586,9 @@ class EarnPart(models.Model):
     class Meta:
         verbose_name = _("part of an earn")
         verbose_name_plural = _("parts of earns")
+        indexes = [
+            models.Index(fields=["rule"], name="earn_part_rule", condition=Q(rule__isnull=False))
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(points__gte=0), name="earn_part_not_negative")
         ]
@@ -579,7 +601,10 @@ class AppliedRule(models.Model):
     """A promotion that rewarded a purchase: its points (for the budget), and the period
     its use was counted in (for the member's limit). A whole refund gives both back."""
 
-    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="applied_rules")
+    # The unique constraint on (purchase, rule) finds a purchase's promotions.
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="applied_rules", db_index=False
+    )
     rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="applications")
     points = models.BigIntegerField()
     period_start = models.DateField(null=True, blank=True)
@@ -599,7 +624,10 @@ class AppliedRule(models.Model):
 class RuleUse(models.Model):
     """How many purchases of a member a limited promotion rewarded in one period."""
 
-    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="uses")
+    # The unique constraint on (rule, member, period_start) finds a rule's uses.
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, related_name="uses", db_index=False
+    )
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="rule_uses")
     period_start = models.DateField()
     uses = models.PositiveIntegerField(default=0)
