@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from loyalty.models import StoreAPIKey
+from loyalty.models import EarningRule, Purchase, StoreAPIKey
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +66,25 @@ def test_a_lost_key_file_gets_a_new_key_and_the_old_one_stops_working(tmp_path):
     assert second != first
     assert lookup(first).status_code == 401
     assert lookup(second).status_code == 200
+
+
+def test_the_demo_has_weekend_rules_at_its_store_and_a_restart_keeps_a_managers_edit():
+    start()
+    weekends = EarningRule.objects.get(name_en="Double points on weekends")
+    # The demo's purchases came before its rules: the flat rate, whatever the day.
+    assert [purchase.points_earned for purchase in Purchase.objects.order_by("id")] == [
+        300,
+        128,
+        1999,
+        59,
+        860,
+    ]
+    assert [store.name for store in weekends.stores.all()] == ["Demo store"]
+    assert EarningRule.objects.get(kind="exclusion").categories == ["tobacco"]
+    weekends.multiplier = 3
+    weekends.save()
+
+    start()
+
+    assert EarningRule.objects.count() == 2
+    assert EarningRule.objects.get(name_en="Double points on weekends").multiplier == 3

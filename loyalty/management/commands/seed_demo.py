@@ -13,7 +13,8 @@ from accounts.phones import InvalidPhone, normalize_phone
 from accounts.staff_otp import staff_otp_app
 from catalog.models import RewardItem
 from loyalty.management.base import TranslatedCommand
-from loyalty.models import Store, StoreAPIKey
+from loyalty.models import EarningRule, Store, StoreAPIKey
+from loyalty.services.promotions import earning_rules_changed
 from loyalty.services.purchases import purchase_record
 from loyalty.services.stores import store_api_key_issue
 
@@ -55,6 +56,8 @@ class Command(TranslatedCommand):
             for member, order_id, amount in PURCHASES
         ]
         new_purchases = sum(r.created for r in recorded)
+        if store_created:
+            _demo_earning_rules(store)
         for name, points, cash_price, stock in REWARDS:
             RewardItem.objects.get_or_create(
                 name=name,
@@ -177,3 +180,27 @@ def _write_key(path: Path, key: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(key + "\n")
+
+
+def _demo_earning_rules(store: Store) -> None:
+    """ "Double points on weekends at the demo store, except tobacco, at most twice a week
+    per member": rules to open and preview in admin. Made with the demo store, after its
+    purchases, so those earn the flat rate whatever day the demo starts; a manager's
+    later edits are kept on the next start."""
+    EarningRule.objects.create(
+        name_en="No points on tobacco",
+        name_zh="烟草不积分",
+        kind="exclusion",
+        categories=["tobacco"],
+    )
+    weekends = EarningRule.objects.create(
+        name_en="Double points on weekends",
+        name_zh="周末双倍积分",
+        kind="multiplier",
+        multiplier=Decimal("2"),
+        days=[6, 7],
+        limit_per_member=2,
+        limit_period="week",
+    )
+    weekends.stores.set([store])
+    earning_rules_changed()
