@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from loyalty.management.commands.seed_demo import weekends_double_except_tobacco
 from loyalty.models import (
     EarningRule,
     EarnPart,
@@ -22,7 +23,6 @@ from loyalty.models import (
     RuleUse,
 )
 from loyalty.services.promotions import earning_rules_changed
-from tests.factories import weekends_double_except_tobacco
 from tests.invariants import assert_ledger_consistent
 
 SATURDAY = datetime(2026, 7, 4, 11, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

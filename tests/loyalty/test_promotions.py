@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from core.errors import AppError
+from loyalty.management.commands.seed_demo import weekends_double_except_tobacco
 from loyalty.models import (
     AppliedRule,
     EarningRule,
@@ -24,7 +25,6 @@ from loyalty.services.purchases import BasketLine, purchase_record
 from loyalty.services.refunds import LineRefund, refund_record
 from loyalty.services.stores import store_create
 from tests.concurrency import run_together
-from tests.factories import weekends_double_except_tobacco
 from tests.invariants import assert_ledger_consistent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -57,7 +57,9 @@ class Command(TranslatedCommand):
         ]
         new_purchases = sum(r.created for r in recorded)
         if store_created:
-            _demo_earning_rules(store)
+            # After the purchases, so they earn the flat rate whatever day the demo
+            # starts; made with the store, so a manager's later edits are kept.
+            weekends_double_except_tobacco(store)
         for name, points, cash_price, stock in REWARDS:
             RewardItem.objects.get_or_create(
                 name=name,
@@ -182,18 +184,17 @@ def _write_key(path: Path, key: str) -> None:
         file.write(key + "\n")
 
 
-def _demo_earning_rules(store: Store) -> None:
-    """ "Double points on weekends at the demo store, except tobacco, at most twice a week
-    per member": rules to open and preview in admin. Made with the demo store, after its
-    purchases, so those earn the flat rate whatever day the demo starts; a manager's
-    later edits are kept on the next start."""
+def weekends_double_except_tobacco(store: Store) -> EarningRule:
+    """The rules of "double points on weekends at the store, except tobacco, at most
+    twice a week per member", as a manager sets them up in admin: the demo's rules to
+    open and preview, and the tests' example. Returns the doubling promotion."""
     EarningRule.objects.create(
         name_en="No points on tobacco",
         name_zh="烟草不积分",
         kind="exclusion",
         categories=["tobacco"],
     )
-    weekends = EarningRule.objects.create(
+    double = EarningRule.objects.create(
         name_en="Double points on weekends",
         name_zh="周末双倍积分",
         kind="multiplier",
@@ -202,5 +203,6 @@ def _demo_earning_rules(store: Store) -> None:
         limit_per_member=2,
         limit_period="week",
     )
-    weekends.stores.set([store])
+    double.stores.set([store])
     earning_rules_changed()
+    return double
