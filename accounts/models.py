@@ -50,6 +50,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("Mobile number; national format of the default region is accepted."),
     )
     name = models.CharField(pgettext_lazy("name of a person", "name"), max_length=150, blank=True)
+    # The customer's birthday, for the birthday bonus: month and day, the year if given.
+    birthday_month = models.PositiveSmallIntegerField(_("birthday month"), null=True, blank=True)
+    birthday_day = models.PositiveSmallIntegerField(_("birthday day"), null=True, blank=True)
+    birth_year = models.PositiveSmallIntegerField(_("year of birth"), null=True, blank=True)
+    birthday_set_at = models.DateTimeField(_("birthday last set"), null=True, blank=True)
+    # Set less than 30 days before the birthday, it pays nothing that year (docs/policies.md).
+    birthday_unpaid_year = models.PositiveSmallIntegerField(
+        _("birthday bonus forfeited in"), null=True, blank=True
+    )
     is_staff = models.BooleanField(
         _("staff status"),
         default=False,
@@ -66,6 +75,20 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        indexes = [
+            models.Index(
+                fields=["birthday_month", "birthday_day"],
+                name="user_birthday",
+                condition=models.Q(birthday_month__isnull=False),
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(birthday_month__isnull=True, birthday_day__isnull=True)
+                | models.Q(birthday_month__range=(1, 12), birthday_day__range=(1, 31)),
+                name="user_birthday_whole",
+            )
+        ]
 
     def __str__(self):
         return self.phone

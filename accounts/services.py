@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from core.errors import AppError
+from loyalty.services.events import signup_bonus_pay
 from loyalty.services.members import member_link_user, member_text_language
 
 from .limits import Limit
@@ -131,7 +132,8 @@ def _customer_create(*, phone: str, password: str, language: str) -> User | None
             user = User.objects.create_user(phone=phone, password=password)
     except IntegrityError:
         return None
-    member_link_user(user=user, language=language)
+    member = member_link_user(user=user, language=language)
+    signup_bonus_pay(member=member, at=timezone.now())
     return user
 
 

@@ -27,6 +27,10 @@ app.conf.beat_schedule = {
         "task": "loyalty.tasks.points_expire",
         "schedule": crontab(hour=settings.EXPIRY_RUN_HOUR, minute=settings.EXPIRY_RUN_MINUTE),
     },
+    "pay-birthday-bonuses-hourly": {
+        "task": "loyalty.tasks.birthday_bonuses_pay",
+        "schedule": crontab(minute=settings.BIRTHDAY_RUN_MINUTE),
+    },
     "send-expiry-reminders-daily": {
         "task": "loyalty.tasks.expiry_reminders_send",
         "schedule": crontab(hour=settings.EXPIRY_REMINDER_HOUR, minute=0),

@@ -279,6 +279,10 @@ EXPIRY_RUN_MINUTE = env.int("EXPIRY_RUN_MINUTE", default=10)
 # flight waits for it: 200 keeps those waits rare and short (1,000 made earn p99 3 to
 # 5 times idle while the job ran), and the job above 0.6 of its one-statement limit.
 EXPIRY_CHUNK_SIZE = env.int("EXPIRY_CHUNK_SIZE", default=200)
+# Birthdays are paid on the local day; the job runs every hour, so a day with an
+# outage still pays (docs/policies.md, "Events"). Members per chunk it reads.
+BIRTHDAY_RUN_MINUTE = env.int("BIRTHDAY_RUN_MINUTE", default=20)
+BIRTHDAY_CHUNK_SIZE = env.int("BIRTHDAY_CHUNK_SIZE", default=500)
 # Reminders are texts to people: sent in the day, not at midnight.
 EXPIRY_REMINDER_HOUR = env.int("EXPIRY_REMINDER_HOUR", default=10)
 # Members per transaction of the reminder job.

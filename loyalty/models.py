@@ -76,6 +76,15 @@ class Program(models.Model):
         ],
         default="best",
     )
+    bonus_daily_cap = models.PositiveIntegerField(
+        _("daily cap on bonus points"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The most points a member may earn in a day from events (sign-up, birthday, "
+            "check-in and the storefront's events), all added up. Empty: no cap."
+        ),
+    )
     # Raised by every change of the earning rules, so a process that remembers them
     # (the earn) knows its memory is stale.
     earning_rules_version = models.PositiveIntegerField(default=0, editable=False)
@@ -200,9 +209,15 @@ class EntryKind(models.TextChoices):
     REWARD_CANCEL = "reward_cancel", _("reward cancelled")
     ADJUST = "adjust", _("adjusted by staff")
     EXPIRE = "expire", _("expired")
+    EVENT = "event", _("earned by an event")
 
 
-CREDIT_KINDS = (EntryKind.EARN, EntryKind.REDEEM_RELEASE, EntryKind.REWARD_CANCEL)
+CREDIT_KINDS = (
+    EntryKind.EARN,
+    EntryKind.REDEEM_RELEASE,
+    EntryKind.REWARD_CANCEL,
+    EntryKind.EVENT,
+)
 DEBIT_KINDS = (EntryKind.EARN_REVERSAL, EntryKind.REDEEM, EntryKind.REWARD, EntryKind.EXPIRE)
 
 
@@ -643,6 +658,182 @@ class RuleUse(models.Model):
 
     def __str__(self):
         return f"{self.period_start}: {self.uses}"
+
+
+class EventRule(models.Model):
+    """What a member earns for an event other than a purchase: one rule per event type.
+
+    The built-in types are the ones this program reports itself; a custom type is any
+    slug the merchant declares, which the storefront reports (POST /api/v1/events).
+    loyalty/services/events.py pays by them (docs/policies.md, "Events")."""
+
+    class BuiltIn(models.TextChoices):
+        SIGNUP = "signup", _("sign-up")
+        BIRTHDAY = "birthday", _("birthday")
+        PROFILE_COMPLETED = "profile_completed", _("profile completed")
+        CHECKIN = "checkin", _("daily check-in")
+
+    Period = EarningRule.Period
+
+    event_type = models.SlugField(
+        _("event type"),
+        max_length=40,
+        unique=True,
+        help_text=_(
+            "signup, birthday, profile_completed and checkin are the program's own; any "
+            "other slug (review_written, app_installed) is an event the storefront reports."
+        ),
+    )
+    name_en = models.CharField(_("name in English"), max_length=100)
+    name_zh = models.CharField(_("name in Chinese"), max_length=100)
+    points = models.PositiveIntegerField(
+        _("points"),
+        validators=[MinValueValidator(1)],
+        help_text=_("For a check-in, what a day beyond the streak table earns, if it is empty."),
+    )
+    streak_points = ArrayField(
+        models.PositiveIntegerField(validators=[MinValueValidator(1)]),
+        verbose_name=_("streak table"),
+        blank=True,
+        default=list,
+        help_text=_(
+            "Check-in only. Points for day 1, 2, 3... of a streak of days running, "
+            "comma-separated: 5,5,10,5,5,5,50. After its last day a new round begins at "
+            "day 1; a day missed starts the streak again."
+        ),
+    )
+    is_active = models.BooleanField(_("on"), default=True)
+    starts_at = models.DateTimeField(_("from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("until"), null=True, blank=True)
+    limit_per_member = models.PositiveIntegerField(
+        _("times per member"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: no limit."),
+    )
+    limit_period = models.CharField(
+        _("limit period"), max_length=10, choices=Period.choices, default=Period.DAY
+    )
+    budget_points = models.PositiveBigIntegerField(
+        _("budget (points)"), null=True, blank=True, help_text=_("Empty: no budget.")
+    )
+    points_awarded = models.BigIntegerField(_("points awarded"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("event rule")
+        verbose_name_plural = _("event rules")
+        ordering = ["event_type"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="event_rule_points_positive"),
+            models.CheckConstraint(
+                condition=Q(budget_points__isnull=True) | Q(points_awarded__lte=F("budget_points")),
+                name="event_rule_within_budget",
+            ),
+            models.CheckConstraint(
+                condition=Q(points_awarded__gte=0), name="event_rule_awarded_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The rule's name in the language being spoken."""
+        chinese = (get_language() or "").startswith("zh")
+        return self.name_zh if chinese and self.name_zh else self.name_en
+
+    @property
+    def is_built_in(self) -> bool:
+        return self.event_type in self.BuiltIn.values
+
+
+class MemberEvent(models.Model):
+    """One event of a member and what it paid: recorded even when it paid nothing, with
+    the reason, so staff and the customer see why. Unique per (member, type, external id):
+    a retry finds the first record and never pays twice."""
+
+    class Outcome(models.TextChoices):
+        PAID = "paid", _("paid")
+        CAPPED = "capped", _("paid in part: the daily cap on bonus points")
+        NOT_RUNNING = "not_running", _("nothing: no rule for it is running")
+        LIMIT_REACHED = "limit_reached", _("nothing: the member has had it as often as it allows")
+        BUDGET_SPENT = "budget_spent", _("nothing: the rule's budget of points is spent")
+        DAILY_CAP = "daily_cap", _("nothing: the member's daily cap on bonus points is reached")
+        ALREADY_PAID = "already_paid", _("nothing: this phone had its sign-up bonus before")
+        BIRTHDAY_SET_LATE = (
+            "birthday_set_late",
+            _("nothing: the birthday was set less than 30 days before it"),
+        )
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="events", verbose_name=_("member")
+    )
+    rule = models.ForeignKey(
+        EventRule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("rule"),
+    )
+    event_type = models.SlugField(_("event type"), max_length=40)
+    external_id = models.CharField(_("external id"), max_length=64)
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("store")
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    # The merchant's local day it was recorded on: the day of the limits, the daily cap
+    # and the check-in streak.
+    local_day = models.DateField(_("day"))
+    points = models.BigIntegerField(_("points"))
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
+    streak = models.PositiveSmallIntegerField(_("streak (days running)"), null=True, blank=True)
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="event",
+        verbose_name=_("ledger entry"),
+    )
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member event")
+        verbose_name_plural = _("member events")
+        indexes = [models.Index(fields=["member", "local_day"], name="member_event_day")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "event_type", "external_id"], name="member_event_once"
+            ),
+            models.CheckConstraint(condition=Q(points__gte=0), name="member_event_points"),
+            # Points paid have their ledger entry; nothing paid, none.
+            models.CheckConstraint(
+                condition=Q(points=0, entry__isnull=True) | Q(points__gt=0, entry__isnull=False),
+                name="member_event_paid_has_entry",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.external_id}: {self.points:+d}"
+
+
+class SignupBonusPaid(models.Model):
+    """The phones that had a sign-up bonus, kept as a keyed hash so an erased customer
+    who signs up again with the same phone gets none (docs/policies.md, "Events")."""
+
+    phone_digest = models.CharField(max_length=64, unique=True)
+    paid_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sign-up bonus paid")
+        verbose_name_plural = _("sign-up bonuses paid")
+
+    def __str__(self):
+        return self.phone_digest[:12]
 
 
 class Refund(models.Model):

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from loyalty.services import expiry_job, reminders
+from loyalty.services import birthdays, expiry_job, reminders
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.redemptions import redemptions_release_expired
 
@@ -44,3 +44,12 @@ def expiry_reminders_send() -> int:
     queued = reminders.expiry_reminders_send()
     logger.info("expiry reminders: %d texts queued", queued)
     return queued
+
+
+@shared_task(name="loyalty.tasks.birthday_bonuses_pay")
+def birthday_bonuses_pay() -> int:
+    """Hourly: pay the birthday bonus of the customers born on today's local day, once
+    per member and year; the runs after the first find them paid."""
+    run = birthdays.birthday_bonuses_pay(at=timezone.now())
+    logger.info("birthday run: %s", run.summary())
+    return run.paid

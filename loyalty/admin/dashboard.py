@@ -48,7 +48,13 @@ class Series:
 
 
 SERIES = (
-    Series("earned", _("Earned, net of refunds"), (EntryKind.EARN, EntryKind.EARN_REVERSAL), 1),
+    Series(
+        "earned",
+        _("Earned on purchases, net of refunds"),
+        (EntryKind.EARN, EntryKind.EARN_REVERSAL),
+        1,
+    ),
+    Series("bonus", _("Bonus points from events"), (EntryKind.EVENT,), 1),
     Series(
         "redeemed",
         _("Redeemed, net of releases and cancellations"),

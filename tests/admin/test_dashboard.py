@@ -131,13 +131,13 @@ def test_points_per_month_are_earned_net_of_refunds_redeemed_net_of_returns_and_
     months = months_table(response)
     assert len(months) == 12
     assert list(months)[0] == "2026-07", "newest first"
-    # Earned, redeemed, expired, adjusted.
-    assert months["2026-05"] == ["400", "0", "0", "0"]
-    assert months["2026-06"] == ["0", "100", "0", "0"]
-    assert months["2026-07"] == ["1,500", "100", "300", "0"]
-    assert months["2025-08"] == ["0", "0", "0", "0"]
+    # Earned on purchases, bonus points, redeemed, expired, adjusted.
+    assert months["2026-05"] == ["400", "0", "0", "0", "0"]
+    assert months["2026-06"] == ["0", "0", "100", "0", "0"]
+    assert months["2026-07"] == ["1,500", "0", "100", "300", "0"]
+    assert months["2025-08"] == ["0", "0", "0", "0", "0"]
     assert "2025-07" not in months
-    assert "<title>2026-07 · Earned, net of refunds: 1,500</title>" in text(response)
+    assert "<title>2026-07 · Earned on purchases, net of refunds: 1,500</title>" in text(response)
     assert "<title>2026-07 · Expired: 300</title>" in text(response)
 
 
@@ -175,7 +175,7 @@ def test_an_empty_program_shows_zeros_and_a_check_never_run(manager_client):
     assert "Never run" in figure(response, "ledger-check")
     # The command reads as one, not as Markdown the page never renders.
     assert "<code>python manage.py check_ledger</code> checks it now" in response.content.decode()
-    assert all(row == ["0", "0", "0", "0"] for row in months_table(response).values())
+    assert all(row == ["0", "0", "0", "0", "0"] for row in months_table(response).values())
 
 
 def test_the_last_ledger_check_is_shown_with_its_breaches(manager_client, history):
