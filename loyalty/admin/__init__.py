@@ -8,6 +8,7 @@ from rest_framework_api_key.models import APIKey
 from . import (
     adjustments,
     earning_rules,
+    event_rules,
     ledger,
     members,
     program,
@@ -19,6 +20,7 @@ from . import (
 __all__ = [
     "adjustments",
     "earning_rules",
+    "event_rules",
     "ledger",
     "members",
     "program",

@@ -1,6 +1,7 @@
 """Admin screens through Django's test client, as clerks, managers and superusers
 use them. Helpers shared by the admin tests live here."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -57,6 +58,20 @@ def object_urls(model, object_id: str) -> list[str]:
         for pattern in admin.site._registry[model].get_urls()
         if OBJECT_ID in str(pattern.pattern)
     ]
+
+
+def list_rows(response) -> list[dict[str, str]]:
+    """Each row of a changelist as staff read it: the column's field name to its text."""
+    html = response.content.decode()
+    start = html.index('id="result_list"')
+    table = html[start : html.index("</table>", start)]
+    return [
+        {name: re.sub(r"<[^>]+>", "", cell).strip() for name, cell in COLUMN.findall(row)}
+        for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    ]
+
+
+COLUMN = re.compile(r'<t[dh] class="field-(\w+)[^"]*"[^>]*>(.*?)</t[dh]>', re.S)
 
 
 def messages_of(response) -> list[str]:
