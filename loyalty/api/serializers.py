@@ -382,19 +382,20 @@ class RedemptionOutput(serializers.Serializer):
 
 
 class OutcomeField(serializers.ChoiceField):
+    """What an event paid, or why it paid nothing: a stable code."""
+
     def __init__(self, **kwargs):
         super().__init__(choices=MemberEvent.Outcome.choices, **kwargs)
 
 
-OUTCOME_HELP = "What the event paid, or why it paid nothing: a stable code."
-OUTCOME_TEXT_HELP = "The outcome in words."
+OUTCOME_TEXT_HELP = "The outcome in words, in the language a store asks in, or the member's."
 
 
 class CheckinOutput(serializers.Serializer):
     date = serializers.DateField(help_text="The day checked in, in the merchant's time zone.")
     points = serializers.IntegerField()
     streak = serializers.IntegerField(help_text="Days checked in running, this one included.")
-    outcome = OutcomeField(help_text=OUTCOME_HELP)
+    outcome = OutcomeField()
     outcome_text = serializers.CharField(help_text=OUTCOME_TEXT_HELP)
     balance = serializers.IntegerField(help_text="The customer's balance now.")
 
@@ -402,8 +403,8 @@ class CheckinOutput(serializers.Serializer):
 class MemberEventOutput(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField(
-        help_text="signup, birthday, profile_completed, checkin, or a "
-        "type the storefront reports (review_written...)"
+        help_text="signup, birthday, profile_completed, checkin, or a type the storefront "
+        "reports (review_written...)."
     )
     name = serializers.CharField(help_text="The event's name in the member's language.")
     external_id = serializers.CharField(
@@ -411,7 +412,7 @@ class MemberEventOutput(serializers.Serializer):
         "a birthday, the storefront's id of its event."
     )
     points = serializers.IntegerField()
-    outcome = OutcomeField(help_text=OUTCOME_HELP)
+    outcome = OutcomeField()
     outcome_text = serializers.CharField(help_text=OUTCOME_TEXT_HELP)
     streak = serializers.IntegerField(allow_null=True, help_text="A check-in's day of the streak.")
     occurred_at = serializers.DateTimeField()
@@ -435,12 +436,12 @@ class EventTypeField(serializers.CharField):
     """An event type's slug, as the merchant declared it in admin."""
 
     default_error_messages = {
-        "invalid": _("Use 1 to 40 letters, digits, hyphens or underscores."),
+        "invalid": _("Use 1 to {max_length} letters, digits, hyphens or underscores."),
     }
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or not EVENT_TYPE_PATTERN.fullmatch(data):
-            self.fail("invalid")
+            self.fail("invalid", max_length=EVENT_TYPE_MAX_LENGTH)
         return data
 
 
@@ -479,6 +480,6 @@ class EventOutput(serializers.Serializer):
     external_id = serializers.CharField()
     occurred_at = serializers.DateTimeField()
     points = serializers.IntegerField()
-    outcome = OutcomeField(help_text=OUTCOME_HELP)
+    outcome = OutcomeField()
     outcome_text = serializers.CharField(help_text=OUTCOME_TEXT_HELP)
     member = MemberBrief()
