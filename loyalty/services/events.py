@@ -21,10 +21,21 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
+from core.errors import AppError
 from loyalty.expiry_policy import new_points_expire_at
-from loyalty.models import EntryKind, EventRule, Member, MemberEvent, Program, SignupBonusPaid
+from loyalty.models import (
+    EntryKind,
+    EventRule,
+    Member,
+    MemberEvent,
+    Program,
+    SignupBonusPaid,
+    Store,
+)
 
+from .members import member_lock_or_create
 from .points import Cause, credit, member_lock
 from .promotions import period_start
 
@@ -68,6 +79,27 @@ def checkin_record(*, member_id: int, at: datetime) -> tuple[MemberEvent, bool]:
     day = timezone.localdate(at)
     report = EventReport(event_type=BuiltIn.CHECKIN, external_id=day.isoformat(), occurred_at=at)
     return event_record(member_id=member_id, report=report)
+
+
+def store_event_record(
+    *, store: Store, phone: str, event_type: str, external_id: str, occurred_at: datetime
+) -> tuple[MemberEvent, bool]:
+    """A custom event a store reports for the member of an E.164 phone, who is created on
+    their first event as on a first purchase. The built-in types are the program's own to
+    report, and a type without a rule is no event the merchant declared."""
+    rule = EventRule.objects.filter(event_type=event_type).first()
+    if rule is None or rule.is_built_in:
+        raise AppError(
+            "unknown_event_type",
+            _("The program has no event of this type that a store may report."),
+            details={"type": event_type},
+        )
+    with transaction.atomic():
+        member = member_lock_or_create(phone=phone)
+    report = EventReport(
+        event_type=event_type, external_id=external_id, occurred_at=occurred_at, store=store
+    )
+    return event_record(member_id=member.pk, report=report)
 
 
 def signup_bonus_pay(*, member: Member, at: datetime) -> MemberEvent:
