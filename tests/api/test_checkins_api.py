@@ -6,16 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import tokens_for
 from loyalty.models import EventRule, Member, MemberEvent
-from loyalty.services.members import member_link_user
+from tests.api.customer_app import PHONE, app, customer_signed_up
 
 pytestmark = pytest.mark.django_db
 
-PHONE = "+8613800138000"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHECKINS_URL = "/api/v1/me/check-ins"
 
@@ -37,17 +34,7 @@ def checkin_on():
 
 @pytest.fixture
 def customer():
-    user = User.objects.create_user(phone=PHONE, password="a long passphrase 2026")
-    member_link_user(user=user)
-    return user
-
-
-def app(user, **headers) -> APIClient:
-    """The customer's app with an access token minted now: tokens live 15 minutes, and
-    these tests travel days."""
-    client = APIClient(**headers)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
-    return client
+    return customer_signed_up()
 
 
 def check_in(user, **headers):

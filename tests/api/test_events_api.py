@@ -8,17 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import tokens_for
 from loyalty.models import EventRule, LedgerEntry, Member, MemberEvent
 from loyalty.services.events import checkin_record, store_event_record
-from loyalty.services.members import member_link_user
+from tests.api.customer_app import PHONE, app, customer_signed_up
 
 pytestmark = pytest.mark.django_db
 
-PHONE = "+8613800138000"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EVENTS_URL = "/api/v1/events"
 MY_EVENTS_URL = "/api/v1/me/events"
@@ -44,16 +41,7 @@ def review_rule():
 
 @pytest.fixture
 def customer():
-    user = User.objects.create_user(phone=PHONE, password="a long passphrase 2026")
-    member_link_user(user=user)
-    return user
-
-
-def app(user, **headers) -> APIClient:
-    """The customer's app with an access token minted now (they live 15 minutes)."""
-    client = APIClient(**headers)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
-    return client
+    return customer_signed_up()
 
 
 def balance() -> int:

@@ -8,17 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import tokens_for
 from loyalty.models import EventRule, Member
 from loyalty.services.birthdays import birthday_bonuses_pay
-from loyalty.services.members import member_link_user
+from tests.api.customer_app import PHONE, app, customer_signed_up
 
 pytestmark = pytest.mark.django_db
 
-PHONE = "+8613800138000"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROFILE_URL = "/api/v1/me/profile"
 MAY_17 = {"month": 5, "day": 17, "year": 1990}
@@ -38,16 +35,7 @@ def rule_on(event_type: str) -> EventRule:
 
 @pytest.fixture
 def customer():
-    user = User.objects.create_user(phone=PHONE, password="a long passphrase 2026")
-    member_link_user(user=user)
-    return user
-
-
-def app(user, **headers) -> APIClient:
-    """The customer's app with an access token minted now (they live 15 minutes)."""
-    client = APIClient(**headers)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
-    return client
+    return customer_signed_up()
 
 
 def patch(user, body, **headers):
