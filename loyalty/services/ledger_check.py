@@ -233,22 +233,15 @@ def _no_store_request_moved_points_twice(ids):
 
 def _every_event_entry_pays_one_event(ids):
     """Every `event` ledger entry has exactly one MemberEvent of its member whose points
-    equal the entry's."""
-    of_the_member = Q(event__member_id=F("member_id"))
-    entries = (
-        LedgerEntry.objects.filter(member_id__in=ids, kind=LedgerEntry.Kind.EVENT)
-        .annotate(
-            events=Count("event", filter=of_the_member),
-            paid=Coalesce(Sum("event__points", filter=of_the_member), 0),
-        )
-        .filter(~Q(events=1) | ~Q(paid=F("points")))
+    equal the entry's (never two: an event's link to its entry is unique)."""
+    entries = LedgerEntry.objects.filter(member_id__in=ids, kind=LedgerEntry.Kind.EVENT).exclude(
+        event__member_id=F("member_id"), event__points=F("points")
     )
-    for entry in entries.values("member_id", "pk", "points", "events", "paid"):
+    for entry in entries.values("member_id", "pk", "points"):
         yield Breach(
             entry["member_id"],
             "8",
-            f"event entry {entry['pk']} of {entry['points']} pays {entry['events']} events "
-            f"of {entry['paid']}",
+            f"event entry {entry['pk']} of {entry['points']} is no event's points",
         )
 
 
