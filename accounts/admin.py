@@ -1,4 +1,5 @@
 import re
+from datetime import date
 
 from django import forms
 from django.apps import apps
@@ -166,7 +167,7 @@ class UserAdmin(
     ordering = ("phone",)
     list_display = ("masked_phone", "name", "staff", "two_factor", "active", "date_joined")
     search_fields = ("phone", "name")
-    readonly_fields = ("two_factor_status",)
+    readonly_fields = ("two_factor_status", "birthday", "birthday_set_at")
     fieldsets = (
         (None, {"fields": ("phone", "password")}),
         (_("Personal info"), {"fields": ("name",)}),
@@ -177,7 +178,18 @@ class UserAdmin(
         (_("Two-factor login"), {"fields": ("two_factor_status",)}),
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
+    # A customer's page shows the birthday they set in the app, which only they change.
+    customer_fieldsets = (
+        fieldsets[0],
+        (_("Personal info"), {"fields": ("name", "birthday", "birthday_set_at")}),
+        *fieldsets[2:],
+    )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("phone", "password1", "password2")}),)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not obj.is_staff:
+            return self.customer_fieldsets
+        return super().get_fieldsets(request, obj)
 
     def get_queryset(self, request):
         has_app = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
@@ -196,6 +208,19 @@ class UserAdmin(
         if not user.is_staff:
             return None
         return gettext("on") if user.has_two_factor else gettext("off")
+
+    @admin.display(description=_("birthday"))
+    def birthday(self, user) -> str:
+        """The month and day, with the year if the customer gave it, as the reader writes
+        dates."""
+        if user.birthday_month is None:
+            return self.get_empty_value_display()
+        if user.birth_year is None:
+            # A leap year, so that 29 February is a day of it.
+            day = date(2000, user.birthday_month, user.birthday_day)
+            return formats.date_format(day, "MONTH_DAY_FORMAT")
+        day = date(user.birth_year, user.birthday_month, user.birthday_day)
+        return formats.date_format(day, "DATE_FORMAT")
 
     @admin.display(description=_("status"))
     def two_factor_status(self, user) -> str:

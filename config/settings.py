@@ -235,6 +235,7 @@ SPECTACULAR_SETTINGS = {
         "RedemptionStatus": "loyalty.models.Redemption.Status",
         "RewardOrderStatus": "catalog.models.RewardOrder.Status",
         "TransactionKind": "loyalty.models.EntryKind",
+        "EventOutcome": "loyalty.models.MemberEvent.Outcome",
         "SmsCodePurpose": "accounts.models.SmsCode.Purpose",
     },
     # Ids in URLs (core/converters.py): what the converter matches, as the integer it is.

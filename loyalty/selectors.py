@@ -8,10 +8,12 @@ from django.utils import timezone
 from loyalty.models import (
     Adjustment,
     EarningRule,
+    EventRule,
     LedgerCheckRun,
     LedgerEntry,
     Lot,
     Member,
+    MemberEvent,
     Redemption,
     Store,
 )
@@ -42,6 +44,22 @@ def member_expiring_points(*, member: Member) -> list[dict]:
 
 def member_of_user(*, user) -> Member | None:
     return Member.objects.filter(user=user).first()
+
+
+def member_profile_completed(*, member: Member) -> bool:
+    """Whether the member's profile was once complete: its event is recorded then, paid
+    or not, and never again."""
+    return MemberEvent.objects.filter(
+        member=member, event_type=EventRule.BuiltIn.PROFILE_COMPLETED
+    ).exists()
+
+
+def member_events(*, member: Member | None):
+    """The member's events with their rules, for a page newest first; none for a
+    customer without a member yet."""
+    if member is None:
+        return MemberEvent.objects.none()
+    return MemberEvent.objects.filter(member=member).select_related("rule")
 
 
 def store_redemption(*, store: Store, redemption_id: int) -> Redemption | None:

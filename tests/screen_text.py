@@ -15,7 +15,16 @@ from django.contrib.auth.models import Group
 
 from accounts.models import User
 from catalog.models import RewardItem, RewardOrder
-from loyalty.models import Adjustment, EarningRule, Purchase, PurchaseLine, Store, StoreAPIKey
+from loyalty.models import (
+    Adjustment,
+    EarningRule,
+    EventRule,
+    MemberEvent,
+    Purchase,
+    PurchaseLine,
+    Store,
+    StoreAPIKey,
+)
 
 # Proper names a Chinese page shows as they are (codes in capitals, such as API or TOTP,
 # are no English words: see `english_runs`).
@@ -116,6 +125,10 @@ def data_shown() -> set[str]:
         *PurchaseLine.objects.values_list("category", flat=True),
         *EarningRule.objects.values_list("name_en", flat=True),
         *(code for rule in EarningRule.objects.all() for code in rule.skus + rule.categories),
+        *EventRule.objects.values_list("name_en", flat=True),
+        *EventRule.objects.values_list("event_type", flat=True),
+        *MemberEvent.objects.values_list("event_type", flat=True),
+        *MemberEvent.objects.values_list("external_id", flat=True),
         *Group.objects.values_list("name", flat=True),
         *User.objects.values_list("name", flat=True),
         *(part for user in User.objects.all() for part in password_summary(user)),

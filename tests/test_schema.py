@@ -10,7 +10,7 @@ from accounts.phones import PHONE_INPUT
 from catalog.models import RewardOrder
 from core.api.fields import AmountField
 from core.errors import STATUS_BY_CODE
-from loyalty.models import EntryKind, Redemption
+from loyalty.models import EntryKind, MemberEvent, Redemption
 
 
 def test_the_openapi_schema_generates_and_validates_without_a_single_warning():
@@ -65,6 +65,8 @@ def test_statuses_and_kinds_are_enums_of_what_the_server_answers(schema):
     assert enum_of(schema, "RedemptionOutput", "status") == Redemption.Status.values
     assert enum_of(schema, "RewardOrderOutput", "status") == RewardOrder.Status.values
     assert enum_of(schema, "TransactionOutput", "kind") == EntryKind.values
+    for component in ("EventOutput", "CheckinOutput", "MemberEventOutput"):
+        assert enum_of(schema, component, "outcome") == MemberEvent.Outcome.values
     assert enum_of(schema, "ErrorDetail", "code") == sorted(STATUS_BY_CODE)
 
 
@@ -183,9 +185,10 @@ def test_a_password_sent_has_the_length_django_asks_for_and_no_nul(schema, compo
 
 
 @pytest.mark.parametrize(
-    ("component", "field"), [("RefreshInput", "refresh"), ("PickupCodeInput", "code")]
+    ("component", "field"),
+    [("RefreshInput", "refresh"), ("PickupCodeInput", "code"), ("PatchedProfileInput", "name")],
 )
-def test_a_token_or_code_sent_refuses_nul_and_blanks(schema, component, field):
+def test_a_token_code_or_name_sent_refuses_nul_and_blanks(schema, component, field):
     token = properties(schema, component)[field]
 
     assert re.search(token["pattern"], " K7MW-3RXA ")

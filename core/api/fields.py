@@ -135,6 +135,41 @@ class PointsField(serializers.Field):
         return value
 
 
+class WholeNumberField(serializers.IntegerField):
+    """A whole number sent as a JSON integer: not "12", 12.0 or true, which DRF's
+    IntegerField would take (and "١٢", whose digits int() reads)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# RFC 3339's date-time, which the schema's "date-time" names: ASCII digits, the seconds
+# and the offset from UTC. Python's own parser takes more (no seconds, no offset, digits
+# of any script).
+AWARE_TIME_PATTERN = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.IGNORECASE,
+)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A moment sent with its offset from UTC, "2026-11-23T10:00:00+08:00": one without
+    would be read in the merchant's zone, which a store's server elsewhere may not mean."""
+
+    default_error_messages = {
+        "invalid": _(
+            'Send a time in ISO 8601 with its offset from UTC, like "2026-11-23T10:00:00+08:00".'
+        ),
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not AWARE_TIME_PATTERN.fullmatch(value):
+            self.fail("invalid")
+        return super().to_internal_value(value.upper())
+
+
 @extend_schema_field(
     {"type": "string", "format": "decimal", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "10.00"}
 )

@@ -8,7 +8,9 @@ from rest_framework_api_key.models import APIKey
 from . import (
     adjustments,
     earning_rules,
+    event_rules,
     ledger,
+    member_events,
     members,
     program,
     purchases,
@@ -19,7 +21,9 @@ from . import (
 __all__ = [
     "adjustments",
     "earning_rules",
+    "event_rules",
     "ledger",
+    "member_events",
     "members",
     "program",
     "purchases",

@@ -1,6 +1,6 @@
 """How the loyalty admin shows members and their records: labels, the member
 filter, the base of every list of a member's records, what an entry says of its
-cause, and what an adjustment's outcome tells the clerk."""
+cause, what an event is called, and what an adjustment's outcome tells the clerk."""
 
 import re
 
@@ -20,6 +20,7 @@ from loyalty.models import (
     Adjustment,
     LedgerEntry,
     Member,
+    MemberEvent,
     Program,
     Redemption,
 )
@@ -72,6 +73,12 @@ def entry_reason(entry: LedgerEntry) -> str:
     if entry.kind == LedgerEntry.Kind.REWARD_CANCEL and reason == REWARD_ORDER_CANCELLED_REASON:
         return gettext("reward order cancelled")
     return reason
+
+
+def event_name(event: MemberEvent) -> str:
+    """An event by its rule's name in the reader's language; by its type when no rule
+    was declared for it (the storefront reported a type the merchant never set up)."""
+    return event.rule.name if event.rule_id else event.event_type
 
 
 def changelist_of_member(model, member: Member) -> str:

@@ -176,6 +176,12 @@ class ProgramRulesForm(forms.ModelForm):
                     "for a second staff member, so 0 sends every adjustment for approval."
                 ),
             },
+            "bonus_daily_cap": {
+                "min_value": _(
+                    "Enter 0 or more points, or leave it empty for no cap: it is the most "
+                    "points a member earns from events in a day, so 0 pays no bonus points."
+                ),
+            },
         }
 
     @property

@@ -22,6 +22,7 @@ from loyalty.models import (
     LedgerEntry,
     Lot,
     Member,
+    MemberEvent,
     Program,
 )
 from loyalty.selectors import points_adjusted_alone_today
@@ -37,6 +38,7 @@ from .display import (
     entry_cause,
     entry_reason,
     entry_reference,
+    event_name,
     member_label,
     signed,
 )
@@ -45,6 +47,7 @@ from .forms import AdjustmentForm
 LATEST_ENTRIES_SHOWN = 20
 OPEN_LOTS_SHOWN = 20
 ADJUSTMENTS_SHOWN = 20
+EVENTS_SHOWN = 20
 # How long a submitted adjustment form is remembered, so that sending it again adjusts once.
 SUBMISSION_MEMORY_SECONDS = 24 * 60 * 60
 
@@ -166,6 +169,7 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
     def _member_page(self, request, member: Member) -> dict:
         entries = member.entries.select_related("store", "staff_user").order_by("-id")
         adjustments = member.adjustments.select_related("requested_by", "decided_by")
+        events = member.events.select_related("rule", "store")
         open_lots = member.lots.filter(remaining__gt=0)
         return {
             "latest_entries": [
@@ -196,6 +200,12 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
             ],
             "adjustment_count": member.adjustments.count(),
             "adjustments_url": self._list_url(request, Adjustment, member),
+            "events": [
+                {"event": event, "name": event_name(event)}
+                for event in events.order_by("-id")[:EVENTS_SHOWN]
+            ],
+            "event_count": member.events.count(),
+            "events_url": self._list_url(request, MemberEvent, member),
             "can_adjust": request.user.has_perm(ADJUST_PERMISSION),
             "adjust_url": reverse("admin:loyalty_member_adjust", args=[member.pk]),
         }

@@ -29,7 +29,12 @@ from .forms import ProgramRulesForm
 SAMPLE_BILLS = (Decimal("100.00"), Decimal("1000.00"))
 RECENT_CHANGES_SHOWN = 5
 # The rules a view-only page shows by a method of ProgramAdmin instead of their value.
-IN_WORDS = {"expiry_policy": "expiry_policy_in_words"}
+IN_WORDS = {
+    "expiry_policy": "expiry_policy_in_words",
+    "bonus_daily_cap": "bonus_daily_cap_in_words",
+}
+# What an empty rule means.
+EMPTY_IN_WORDS = {"bonus_daily_cap": _("no cap")}
 
 
 def rules_preview(program: Program) -> dict:
@@ -60,8 +65,11 @@ def rule_label(name: str) -> str:
 
 
 def rule_value(name: str, value):
-    """A recorded value as staff read it: the expiry policy in words, not its code."""
-    if name != "expiry_policy" or value is None:
+    """A recorded value as staff read it: the expiry policy in words, not its code, and
+    an empty rule by what it means."""
+    if value is None:
+        return EMPTY_IN_WORDS.get(name, value)
+    if name != "expiry_policy":
         return value
     try:
         return ExpiryPolicy.parse(value).describe()
@@ -88,7 +96,10 @@ class ProgramAdmin(admin.ModelAdmin):
 
     form = ProgramRulesForm
     fieldsets = (
-        (_("Earning points"), {"fields": ("earn_rate", "expiry_policy", "promotion_stacking")}),
+        (
+            _("Earning points"),
+            {"fields": ("earn_rate", "expiry_policy", "promotion_stacking", "bonus_daily_cap")},
+        ),
         (
             _("Paying with points"),
             {"fields": ("redeem_rate", "redeem_max_ratio", "redeem_min_points", "hold_minutes")},
@@ -117,6 +128,10 @@ class ProgramAdmin(admin.ModelAdmin):
     @admin.display(description=capfirst(Program._meta.get_field("expiry_policy").verbose_name))
     def expiry_policy_in_words(self, program):
         return rule_value("expiry_policy", program.expiry_policy)
+
+    @admin.display(description=capfirst(Program._meta.get_field("bonus_daily_cap").verbose_name))
+    def bonus_daily_cap_in_words(self, program):
+        return rule_value("bonus_daily_cap", program.bonus_daily_cap)
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):

@@ -1,18 +1,29 @@
+import re
+from datetime import UTC, datetime, timedelta
+
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from accounts.models import User
 from core.api.fields import (
+    NON_BLANK_TEXT_PATTERN,
     AmountField,
+    AwareDateTimeField,
     LineAmountField,
     MoneyField,
     PhoneField,
     PointsField,
     QuantityField,
     ReferenceField,
+    WholeNumberField,
 )
-from loyalty.models import EntryKind, Redemption
+from core.errors import AppError
+from loyalty.models import EntryKind, EventRule, MemberEvent, Redemption
+from loyalty.services.profile import Birthday, birthday_validate
 
 # A basket is a till's receipt, not a warehouse: more lines than this is an error.
 MAX_LINES = 200
@@ -251,11 +262,73 @@ class TransactionOutput(serializers.Serializer):
     )
 
 
+NAME_MAX_LENGTH = User._meta.get_field("name").max_length
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": NAME_MAX_LENGTH,
+        "pattern": NON_BLANK_TEXT_PATTERN,
+        "example": "Li Wei",
+    }
+)
+class NameField(serializers.CharField):
+    """A person's name: any text but NUL, trimmed, not blank."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=NAME_MAX_LENGTH, **kwargs)
+
+    def to_internal_value(self, data):
+        # CharField would take a number and write it as text.
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BirthdayInput(serializers.Serializer):
+    month = WholeNumberField(min_value=1, max_value=12)
+    day = WholeNumberField(min_value=1, max_value=31)
+    year = WholeNumberField(
+        min_value=1900,
+        max_value=9999,
+        allow_null=True,
+        default=None,
+        help_text="Optional; with it, the birthday must be a day in the past.",
+    )
+
+
 class ProfileInput(serializers.Serializer):
+    name = NameField(required=False)
+    birthday = BirthdayInput(
+        required=False,
+        allow_null=True,
+        help_text="Month and day, the year if the customer likes. Set once, then changed at "
+        "most once a year; never removed (null changes nothing while none is set).",
+    )
     language = serializers.ChoiceField(
+        required=False,
         choices=settings.LANGUAGES,
         help_text="The language of the customer's texts and history.",
     )
+
+    def validate_birthday(self, birthday: dict | None) -> Birthday | None:
+        """A day the calendar has (no 30 February), and with a year a day in the past."""
+        if birthday is None:
+            return None
+        birthday = Birthday(**birthday)
+        try:
+            birthday_validate(birthday, today=timezone.localdate())
+        except AppError as error:
+            raise serializers.ValidationError(error.details["birthday"]) from None
+        return birthday
+
+
+class BirthdayOutput(serializers.Serializer):
+    month = serializers.IntegerField()
+    day = serializers.IntegerField()
+    year = serializers.IntegerField(allow_null=True)
 
 
 class ProfileOutput(serializers.Serializer):
@@ -263,6 +336,16 @@ class ProfileOutput(serializers.Serializer):
         choices=settings.LANGUAGES,
         help_text="The language the customer's texts and history are written in: their "
         "choice, else the one they signed up in, else the shop's default.",
+    )
+    name = serializers.CharField(help_text="Empty until the customer gives it.")
+    birthday = BirthdayOutput(allow_null=True, help_text="null until the customer gives it.")
+    birthday_changeable_from = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the birthday may next be changed; null: now, or it was never set.",
+    )
+    profile_completed = serializers.BooleanField(
+        help_text="Whether the profile was once complete (a name and a birthday): the "
+        "profile-completed bonus is given then, once."
     )
 
 
@@ -295,4 +378,108 @@ class RedemptionOutput(serializers.Serializer):
     hold_expires_at = serializers.DateTimeField(
         allow_null=True, help_text="Until when the points are held; null once it is not held"
     )
+    member = MemberBrief()
+
+
+class OutcomeField(serializers.ChoiceField):
+    """What an event paid, or why it paid nothing: a stable code."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=MemberEvent.Outcome.choices, **kwargs)
+
+
+OUTCOME_TEXT_HELP = "The outcome in words, in the language a store asks in, or the member's."
+
+
+class CheckinOutput(serializers.Serializer):
+    date = serializers.DateField(help_text="The day checked in, in the merchant's time zone.")
+    points = serializers.IntegerField()
+    streak = serializers.IntegerField(help_text="Days checked in running, this one included.")
+    outcome = OutcomeField()
+    outcome_text = serializers.CharField(help_text=OUTCOME_TEXT_HELP)
+    balance = serializers.IntegerField(help_text="The customer's balance now.")
+
+
+class MemberEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField(
+        help_text="signup, birthday, profile_completed, checkin, or a type the storefront "
+        "reports (review_written...)."
+    )
+    name = serializers.CharField(help_text="The event's name in the member's language.")
+    external_id = serializers.CharField(
+        help_text="What makes the event one of its kind: the day of a check-in, the year of "
+        "a birthday, the storefront's id of its event."
+    )
+    points = serializers.IntegerField()
+    outcome = OutcomeField()
+    outcome_text = serializers.CharField(help_text=OUTCOME_TEXT_HELP)
+    streak = serializers.IntegerField(allow_null=True, help_text="A check-in's day of the streak.")
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(help_text="When the program recorded it.")
+
+
+EVENT_TYPE_MAX_LENGTH = EventRule._meta.get_field("event_type").max_length
+EVENT_TYPE_PATTERN = re.compile(rf"[-a-zA-Z0-9_]{{1,{EVENT_TYPE_MAX_LENGTH}}}")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": EVENT_TYPE_MAX_LENGTH,
+        "pattern": f"^{EVENT_TYPE_PATTERN.pattern}$",
+        "example": "review_written",
+    }
+)
+class EventTypeField(serializers.CharField):
+    """An event type's slug, as the merchant declared it in admin."""
+
+    default_error_messages = {
+        "invalid": _("Use 1 to {max_length} letters, digits, hyphens or underscores."),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not EVENT_TYPE_PATTERN.fullmatch(data):
+            self.fail("invalid", max_length=EVENT_TYPE_MAX_LENGTH)
+        return data
+
+
+# A store's clock may run a little ahead of the server's; further ahead, it is no event yet.
+CLOCK_SKEW_ALLOWED = timedelta(minutes=5)
+# Before any event of this program. Before 1901 the merchant's zone was on local mean time,
+# whose offset in seconds no ISO 8601 client reads back.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class EventInput(serializers.Serializer):
+    phone = PhoneField()
+    type = EventTypeField(help_text="A custom event type the merchant declared in admin.")
+    external_id = ReferenceField(
+        help_text="The storefront's own id of the event (the review's id): the member is "
+        "paid once per type and id."
+    )
+    occurred_at = AwareDateTimeField(
+        help_text="When it happened, with its offset from UTC; at most 5 minutes ahead of "
+        "the server's clock, and not before 2000."
+    )
+
+    def validate_occurred_at(self, occurred_at):
+        if occurred_at > timezone.now() + CLOCK_SKEW_ALLOWED:
+            raise serializers.ValidationError(
+                _("The time is more than 5 minutes ahead of the server's clock.")
+            )
+        if occurred_at < EARLIEST_EVENT:
+            raise serializers.ValidationError(_("The time is before the year 2000."))
+        return occurred_at
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    external_id = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    points = serializers.IntegerField()
+    outcome = OutcomeField()
+    outcome_text = serializers.CharField(help_text=OUTCOME_TEXT_HELP)
     member = MemberBrief()

@@ -8,6 +8,7 @@ urlpatterns = [
     path(
         "purchases/<str:order_id>/refunds", views.RefundCreateView.as_view(), name="refund-create"
     ),
+    path("events", views.EventCreateView.as_view(), name="event-create"),
     path("members/lookup", views.MemberLookupView.as_view(), name="member-lookup"),
     path("redemptions/quote", views.RedemptionQuoteView.as_view(), name="redemption-quote"),
     path("redemptions", views.RedemptionCreateView.as_view(), name="redemption-create"),
@@ -26,5 +27,7 @@ urlpatterns = [
     ),
     path("me", customer_views.MeView.as_view(), name="me"),
     path("me/profile", customer_views.MyProfileView.as_view(), name="my-profile"),
+    path("me/check-ins", customer_views.MyCheckinsView.as_view(), name="my-checkins"),
+    path("me/events", customer_views.MyEventsView.as_view(), name="my-events"),
     path("me/transactions", customer_views.MyTransactionsView.as_view(), name="my-transactions"),
 ]

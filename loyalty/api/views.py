@@ -7,7 +7,8 @@ from core.api.idempotency import HEADER, KEY_PATTERN, replay_status, respond_onc
 from core.api.views import StoreAPIView
 from core.errors import AppError, error_responses
 from loyalty import selectors
-from loyalty.models import Redemption
+from loyalty.models import MemberEvent, Redemption
+from loyalty.services.events import store_event_record
 from loyalty.services.promotions import REASON_TEXT, points_by_rule
 from loyalty.services.purchases import (
     BasketLine,
@@ -335,6 +336,94 @@ class RefundCreateView(StoreAPIView):
             "member": member_brief(refund.purchase.member, refund.balance_after),
         }
         return Response(body, status=201 if recorded.created else replay_status(201))
+
+
+class EventCreateView(StoreAPIView):
+    @extend_schema(
+        operation_id="event_create",
+        summary="Report a customer's event (a review written, an app installed); the member "
+        "earns what its rule gives",
+        description=(
+            "`type` is a custom event type the merchant declared in admin; the program's own "
+            "(signup, birthday, profile_completed, checkin) and undeclared types are refused "
+            "with 422 `unknown_event_type`. Creates the member on the first event of a phone. "
+            "An event that earns nothing (its rule is off, a limit, the budget or the "
+            "member's daily cap on bonus points is reached) is recorded too, and `outcome` "
+            "says why. Idempotent by (phone, type, external_id): the same event again "
+            "answers 200 with the first record, whatever its `occurred_at`, and pays nothing; "
+            "`member.balance` is the balance now."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=s.EventInput,
+        responses={
+            201: s.EventOutput,
+            200: s.EventOutput,
+            **error_responses(400, 401, 409, 422),
+        },
+        examples=[
+            OpenApiExample(
+                "Review written",
+                request_only=True,
+                value={
+                    "phone": "13800138000",
+                    "type": "review_written",
+                    "external_id": "REVIEW-8812",
+                    "occurred_at": "2026-11-23T09:58:00+08:00",
+                },
+            ),
+            OpenApiExample(
+                "Paid",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "id": 31,
+                    "type": "review_written",
+                    "external_id": "REVIEW-8812",
+                    "occurred_at": "2026-11-23T09:58:00+08:00",
+                    "points": 20,
+                    "outcome": "paid",
+                    "outcome_text": "paid",
+                    "member": {"phone": "+8613800138000", "balance": 1270},
+                },
+            ),
+            OpenApiExample(
+                "Unknown type",
+                response_only=True,
+                status_codes=["422"],
+                value={
+                    "error": {
+                        "code": "unknown_event_type",
+                        "message": "The program has no event of this type that a store may report.",
+                        "details": {"type": "checkin"},
+                    }
+                },
+            ),
+        ],
+        tags=["storefront"],
+    )
+    def post(self, request):
+        return respond_once(request, f"store:{self.store.pk}", self._record)
+
+    def _record(self):
+        data = self.parse(s.EventInput, self.request.data)
+        event, new = store_event_record(
+            store=self.store,
+            phone=data["phone"],
+            event_type=data["type"],
+            external_id=data["external_id"],
+            occurred_at=data["occurred_at"],
+        )
+        body = {
+            "id": event.pk,
+            "type": event.event_type,
+            "external_id": event.external_id,
+            "occurred_at": local_iso(event.occurred_at),
+            "points": event.points,
+            "outcome": event.outcome,
+            "outcome_text": str(MemberEvent.Outcome(event.outcome).label),
+            "member": member_brief(event.member, event.member.balance),
+        }
+        return Response(body, status=201 if new else replay_status(201))
 
 
 class MemberLookupView(StoreAPIView):

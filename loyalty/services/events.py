@@ -21,10 +21,21 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
+from core.errors import AppError
 from loyalty.expiry_policy import new_points_expire_at
-from loyalty.models import EntryKind, EventRule, Member, MemberEvent, Program, SignupBonusPaid
+from loyalty.models import (
+    EntryKind,
+    EventRule,
+    Member,
+    MemberEvent,
+    Program,
+    SignupBonusPaid,
+    Store,
+)
 
+from .members import member_lock_or_create
 from .points import Cause, credit, member_lock
 from .promotions import period_start
 
@@ -70,6 +81,27 @@ def checkin_record(*, member_id: int, at: datetime) -> tuple[MemberEvent, bool]:
     return event_record(member_id=member_id, report=report)
 
 
+def store_event_record(
+    *, store: Store, phone: str, event_type: str, external_id: str, occurred_at: datetime
+) -> tuple[MemberEvent, bool]:
+    """A custom event a store reports for the member of an E.164 phone, who is created on
+    their first event as on a first purchase. The built-in types are the program's own to
+    report, and a type without a rule is no event the merchant declared."""
+    rule = EventRule.objects.filter(event_type=event_type).first()
+    if rule is None or rule.is_built_in:
+        raise AppError(
+            "unknown_event_type",
+            _("The program has no event of this type that a store may report."),
+            details={"type": event_type},
+        )
+    with transaction.atomic():
+        member = member_lock_or_create(phone=phone)
+    report = EventReport(
+        event_type=event_type, external_id=external_id, occurred_at=occurred_at, store=store
+    )
+    return event_record(member_id=member.pk, report=report)
+
+
 def signup_bonus_pay(*, member: Member, at: datetime) -> MemberEvent:
     """The sign-up bonus of a customer who has just signed up: never a second time for
     the same phone, even after the first member was erased."""
@@ -93,10 +125,16 @@ def streak_points(rule: EventRule, streak: int) -> int:
 def _event_paid(*, member: Member, report: EventReport) -> MemberEvent:
     at = timezone.now()
     day = timezone.localdate(at)
+    program = Program.current()
     rule = EventRule.objects.filter(event_type=report.event_type).first()
     streak = _streak_today(member, day) if report.event_type == BuiltIn.CHECKIN else None
     points, outcome = _points_allowed(
-        member=member, rule=rule, report=report, at=at, day=day, streak=streak
+        member=member,
+        rule=rule,
+        report=report,
+        at=at,
+        cap_left=_cap_left(member=member, day=day, cap=program.bonus_daily_cap),
+        streak=streak,
     )
     entry = None
     if points:
@@ -106,7 +144,7 @@ def _event_paid(*, member: Member, report: EventReport) -> MemberEvent:
             member=member,
             kind=EntryKind.EVENT,
             points=points,
-            expires_at=new_points_expire_at(Program.current().expiry_policy, at),
+            expires_at=new_points_expire_at(program.expiry_policy, at),
             cause=Cause(
                 store=report.store,
                 reference=report.external_id,
@@ -136,7 +174,7 @@ def entry_reason(event_type: str, streak: int | None) -> str:
 
 
 def _points_allowed(
-    *, member, rule, report: EventReport, at: datetime, day: date, streak: int | None
+    *, member, rule, report: EventReport, at: datetime, cap_left: int, streak: int | None
 ) -> tuple[int, str]:
     """The points the event earns and the outcome, the checks in the order a customer
     would ask them: is it on, may I have it, have I had it enough, how much is left."""
@@ -147,7 +185,7 @@ def _points_allowed(
     if _limit_reached(member=member, rule=rule, at=at):
         return 0, Outcome.LIMIT_REACHED
     wanted = streak_points(rule, streak) if streak is not None else rule.points
-    points = min(wanted, _cap_left(member=member, day=day))
+    points = min(wanted, cap_left)
     if points == 0:
         return 0, Outcome.DAILY_CAP
     if not _budget_taken(rule, points):
@@ -174,18 +212,17 @@ def _limit_reached(*, member: Member, rule: EventRule, at: datetime) -> bool:
     return paid.count() >= rule.limit_per_member
 
 
-def _cap_left(*, member: Member, day: date) -> int:
+# More points than any rule gives: what "no cap" leaves.
+_NO_CAP = 2**62
+
+
+def _cap_left(*, member: Member, day: date, cap: int | None) -> int:
     """What the program's daily cap on bonus points leaves the member today; the cap
     counts every event's points, whatever its rule."""
-    cap = Program.current().bonus_daily_cap
     if cap is None:
         return _NO_CAP
     today = MemberEvent.objects.filter(member=member, local_day=day).aggregate(points=Sum("points"))
     return max(cap - (today["points"] or 0), 0)
-
-
-# More points than any rule gives: what "no cap" leaves.
-_NO_CAP = 2**62
 
 
 def _budget_taken(rule: EventRule, points: int) -> bool:

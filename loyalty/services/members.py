@@ -41,9 +41,3 @@ def member_text_language(*, phone: str, requested: str) -> str:
         Member.objects.filter(phone=phone, language="").update(language=requested)
     language = Member.objects.filter(phone=phone).values_list("language", flat=True).first()
     return language or requested or settings.LANGUAGE_CODE
-
-
-def member_language_set(*, user, language: str) -> Member:
-    """The customer's own choice of language for their texts and history. A customer
-    whom staff created has no member yet: it is joined here, as at sign-up."""
-    return member_link_user(user=user, language=language)

@@ -21,7 +21,6 @@ from loyalty.models import EventRule
 
 from .events import PROFILE_ID, EventReport, event_record
 from .members import member_link_user
-from .points import member_lock
 
 # A birthday set this close before it pays nothing that year.
 LATE_SETTING_DAYS = 30
@@ -59,10 +58,10 @@ def profile_update(
 ) -> User:
     """Change the fields given, the others as they are; returns the user as saved.
 
-    The member is locked first, then the account, as erasure locks them."""
-    member = member_link_user(user=user, language=language or "")
+    The member is locked first (by linking it), then the account, as erasure locks them;
+    a refusal (a birthday changed too soon) leaves the language as it was too."""
     with transaction.atomic():
-        member_lock(member.pk)
+        member = member_link_user(user=user, language=language or "")
         user = User.objects.select_for_update().get(pk=user.pk)
         if name is not None:
             user.name = name

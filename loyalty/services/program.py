@@ -16,6 +16,7 @@ RULE_FIELDS = [
     "hold_minutes",
     "adjustment_approval_threshold",
     "promotion_stacking",
+    "bonus_daily_cap",
 ]
 
 

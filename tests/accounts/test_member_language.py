@@ -112,8 +112,8 @@ def test_the_customer_changes_the_language_of_their_texts(ask_code):
     response = customer.patch("/api/v1/me/profile", {"language": "en"}, format="json")
 
     assert response.status_code == 200
-    assert response.json() == {"language": "en"}
-    assert customer.get("/api/v1/me/profile").json() == {"language": "en"}
+    assert response.json()["language"] == "en"
+    assert customer.get("/api/v1/me/profile").json()["language"] == "en"
     assert ENGLISH_RESET_TEXT.match(ask_code("password_reset", HTTP_ACCEPT_LANGUAGE="zh-CN"))
 
 
@@ -134,7 +134,7 @@ def test_a_profile_patch_without_fields_changes_nothing(ask_code):
 
     response = customer.patch("/api/v1/me/profile", {}, format="json")
 
-    assert response.json() == {"language": "zh-hans"}
+    assert response.json()["language"] == "zh-hans"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Admin screens through Django's test client, as clerks, managers and superusers
 use them. Helpers shared by the admin tests live here."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,8 +16,9 @@ from accounts.models import User
 from accounts.services import sms_code_request
 from catalog.models import RewardItem
 from catalog.services import reward_order_cancel, reward_order_place
-from loyalty.models import EarningRule, Member, Program
+from loyalty.models import EarningRule, EventRule, Member, Program
 from loyalty.services.adjustments import adjustment_request
+from loyalty.services.events import EventReport, checkin_record, event_record
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.program import program_rules_update
@@ -59,6 +61,20 @@ def object_urls(model, object_id: str) -> list[str]:
     ]
 
 
+def list_rows(response) -> list[dict[str, str]]:
+    """Each row of a changelist as staff read it: the column's field name to its text."""
+    html = response.content.decode()
+    start = html.index('id="result_list"')
+    table = html[start : html.index("</table>", start)]
+    return [
+        {name: re.sub(r"<[^>]+>", "", cell).strip() for name, cell in COLUMN.findall(row)}
+        for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    ]
+
+
+COLUMN = re.compile(r'<t[dh] class="field-(\w+)[^"]*"[^>]*>(.*?)</t[dh]>', re.S)
+
+
 def messages_of(response) -> list[str]:
     """The messages the admin shows after a redirect or on the page."""
     return [str(message) for message in response.context["messages"]]
@@ -74,6 +90,7 @@ STORE_NAME = "Counter 1"
 GROUP_NAME = "Cashiers"
 REWARD_NAME = "Ceramic mug"
 RULE_NAME = "Double on weekends"
+EVENT_RULE_NAME = "Review written"
 ADJUSTMENT_NOTES = ("A mug broke", "Receipt POS-9 not scanned")
 CUSTOMER_PHONE = "+8613800138000"
 CASHIER_PHONE = "+8613900000008"
@@ -134,7 +151,37 @@ def rows_in_every_list(*, superuser: User) -> None:
         categories=["tobacco"],
     )
     earning_rules_changed()
+    events_of_a_member(member=member, store=store)
     cashiers = Group.objects.create(name=GROUP_NAME)
     cashiers.permissions.set(Permission.objects.filter(codename__in=CLERK_PERMISSIONS))
     cashier = User.objects.create_user(phone=CASHIER_PHONE, is_staff=True, name=CASHIER_NAME)
     cashier.groups.add(cashiers)
+
+
+def events_of_a_member(*, member: Member, store) -> None:
+    """Two days of check-ins, a review the storefront reports twice and a second one
+    over its limit, and an event of a type nobody set up: paid, refused, never paid."""
+    EventRule.objects.filter(event_type=EventRule.BuiltIn.CHECKIN).update(is_active=True)
+    EventRule.objects.create(
+        event_type="review_written",
+        name_en=EVENT_RULE_NAME,
+        name_zh="写评价",
+        points=20,
+        limit_per_member=1,
+        limit_period=EventRule.Period.PROGRAM,
+        budget_points=10000,
+    )
+    yesterday = timezone.now() - timedelta(days=1)
+    with time_machine.travel(yesterday, tick=False):
+        checkin_record(member_id=member.pk, at=yesterday)
+    checkin_record(member_id=member.pk, at=timezone.now())
+    for event_type, external_id in [
+        ("review_written", "REVIEW-1"),
+        ("review_written", "REVIEW-1"),
+        ("review_written", "REVIEW-2"),
+        ("app_installed", "APP-1"),
+    ]:
+        report = EventReport(
+            event_type=event_type, external_id=external_id, occurred_at=timezone.now(), store=store
+        )
+        event_record(member_id=member.pk, report=report)

@@ -14,11 +14,13 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import User
 from catalog.services import reward_order_cancel, reward_order_place
 from loyalty.admin.dashboard import DASHBOARD_PERMISSION
-from loyalty.models import LedgerCheckRun, Member, Program
+from loyalty.models import EventRule, LedgerCheckRun, Member, Program
+from loyalty.services.events import EventReport, checkin_record, event_record
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_check_run
 from loyalty.services.redemptions import redemption_cancel, redemption_hold
@@ -139,6 +141,40 @@ def test_points_per_month_are_earned_net_of_refunds_redeemed_net_of_returns_and_
     assert "2025-07" not in months
     assert "<title>2026-07 · Earned on purchases, net of refunds: 1,500</title>" in text(response)
     assert "<title>2026-07 · Expired: 300</title>" in text(response)
+
+
+def test_bonus_points_from_events_have_their_column_and_bars_apart_from_purchases(
+    manager_client, store
+):
+    EventRule.objects.filter(event_type="checkin").update(is_active=True, streak_points=[5, 10])
+    EventRule.objects.create(
+        event_type="review_written", name_en="Review written", name_zh="写评价", points=20
+    )
+    with at(2026, 6, 30, 10):
+        earn(store=store, phone="+8613800000001", amount="300.00")
+    member = Member.objects.get(phone="+8613800000001")
+    for day in (1, 2):
+        with at(2026, 7, day, 10):
+            checkin_record(member_id=member.pk, at=timezone.now())
+    with at(2026, 7, 3, 10):
+        review = EventReport(
+            event_type="review_written", external_id="R-1", occurred_at=timezone.now()
+        )
+        event_record(member_id=member.pk, report=review)
+
+    with time_machine.travel(NOW, tick=False):
+        response = manager_client.get(DASHBOARD)
+
+    months = months_table(response)
+    # Earned on purchases, bonus points, redeemed, expired, adjusted.
+    assert months["2026-06"] == ["300", "0", "0", "0", "0"]
+    assert months["2026-07"] == ["0", "35", "0", "0", "0"]
+    assert "<title>2026-07 · Bonus points from events: 35</title>" in text(response)
+    assert "<title>2026-07 · Earned on purchases, net of refunds: 0</title>" in text(response)
+    bonus_bar = re.search(
+        r'<rect class="bar-bonus"[^>]*height="([\d.]+)"><title>2026-07 ', text(response)
+    )
+    assert float(bonus_bar.group(1)) > 0
 
 
 def test_points_expiring_in_30_and_90_days(manager_client, history):

@@ -3,15 +3,20 @@ customer says it, read the balance, the ledger, the lots and the adjustments; se
 phones masked in every list and whole only on the member's own page; and find no
 way, even as a superuser, to edit or delete a ledger entry, a lot or an allocation."""
 
+import re
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from accounts.models import SmsCode, SmsMessage, User
 from accounts.phones import mask_phone
 from loyalty.models import LedgerEntry, Lot, Member
 from loyalty.services.adjustments import adjustment_request
 from loyalty.services.members import member_link_user
+from loyalty.services.profile import Birthday, profile_update
 from loyalty.services.redemptions import redemption_hold
 from loyalty.services.refunds import refund_record
 from tests.admin import CLERK_PERMISSIONS, staff_member
@@ -306,3 +311,40 @@ def test_the_user_and_sms_lists_mask_phones_and_find_them_by_the_whole_number(
     # The user's own page shows the whole number: it is where it is edited.
     page = superuser_client.get(f"/admin/accounts/user/{customer.pk}/change/")
     assert PHONE in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "birthday, english, chinese",
+    [
+        (Birthday(month=3, day=7, year=1990), "March 7, 1990", "1990年3月7日"),
+        (Birthday(month=2, day=29), "February 29", "02月29日"),
+    ],
+)
+def test_a_customers_page_shows_the_birthday_and_when_it_was_set_read_only(
+    superuser_client, birthday, english, chinese
+):
+    customer = User.objects.create_user(phone=PHONE)
+    # 10:00 in UTC is 18:00 in the merchant's time zone.
+    with time_machine.travel(datetime(2026, 1, 10, 10, 0, tzinfo=ZoneInfo("UTC")), tick=False):
+        profile_update(user=customer, name="Zhang Wei", birthday=birthday)
+    url = f"/admin/accounts/user/{customer.pk}/change/"
+
+    html = superuser_client.get(url).content.decode()
+    in_chinese = superuser_client.get(url, headers={"accept-language": "zh-hans"})
+
+    assert f'<div class="readonly">{english}</div>' in html
+    assert '<div class="readonly">Jan. 10, 2026, 6 p.m.</div>' in html
+    assert f'<div class="readonly">{chinese}</div>' in in_chinese.content.decode()
+    assert 'name="birthday_month"' not in html and 'name="birthday_set_at"' not in html
+
+
+def test_a_customer_who_gave_no_birthday_and_a_staff_member_show_none(superuser_client, clerk):
+    customer = User.objects.create_user(phone=PHONE)
+
+    customer_page = superuser_client.get(f"/admin/accounts/user/{customer.pk}/change/")
+    staff_page = superuser_client.get(f"/admin/accounts/user/{clerk.pk}/change/")
+
+    html = customer_page.content.decode()
+    for label in ("Birthday", "Birthday last set"):
+        assert re.search(rf'<label>{label}:</label>\s*<div class="readonly">-</div>', html), label
+    assert "Birthday" not in staff_page.content.decode()

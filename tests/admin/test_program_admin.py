@@ -127,6 +127,8 @@ def test_preview_says_when_the_cap_falls_below_the_minimum(manager_client):
         ("hold_minutes", "0", "at least 1 minute"),
         ("redeem_min_points", "-1", "0 means any number"),
         ("adjustment_approval_threshold", "-1", "wait for a second staff member"),
+        ("bonus_daily_cap", "-1", "leave it empty for no cap"),
+        ("bonus_daily_cap", "ten", "Enter a whole number."),
     ],
 )
 @pytest.mark.parametrize("button", ["_save", "_preview"])
@@ -297,3 +299,22 @@ def test_the_history_and_a_view_only_page_say_the_expiry_in_words(manager_client
     page = client.get(rules_page()).content.decode()
     assert "at the end of the year, 1 year on" in page
     assert "year_end:1" not in page
+
+
+def test_the_daily_cap_on_bonus_points_is_set_recorded_and_lifted(manager_client, client):
+    post_rules(manager_client, bonus_daily_cap="300")
+    post_rules(manager_client, bonus_daily_cap="")
+
+    assert Program.current().bonus_daily_cap is None
+    set_it, lift_it = ProgramChange.objects.order_by("changed_at", "pk")
+    assert (set_it.old_values, set_it.new_values) == (
+        {"bonus_daily_cap": None},
+        {"bonus_daily_cap": 300},
+    )
+    assert lift_it.new_values == {"bonus_daily_cap": None}
+    history = manager_client.get(HISTORY).content.decode()
+    assert "Daily cap on bonus points: no cap → 300" in history
+    assert "Daily cap on bonus points: 300 → no cap" in history
+    client.force_login(staff_member("+8613900000001", "view_program"))
+    page = client.get(rules_page()).content.decode()
+    assert '<div class="readonly">no cap</div>' in page

@@ -25,7 +25,7 @@ from django.test import Client
 
 from accounts.models import User
 from catalog.models import RewardItem
-from loyalty.models import EarningRule, Member, Store, StoreAPIKey
+from loyalty.models import EarningRule, EventRule, Member, Store, StoreAPIKey
 from tests.admin import RULE_NAME, changelist, object_urls, rows_in_every_list
 from tests.screen_text import untranslated, visible_text
 from tests.staff_otp import authenticator_app
@@ -120,6 +120,7 @@ def test_forms_sent_back_with_their_errors_are_in_chinese(staff_client, walk):
         "reminder_days": "-1",
         "hold_minutes": "0",
         "adjustment_approval_threshold": "-1",
+        "bonus_daily_cap": "-1",
     }
     walk.post(staff_client, program, rules, "program rules, every value wrong")
     member = first_row(Member)
@@ -146,8 +147,45 @@ def test_forms_sent_back_with_their_errors_are_in_chinese(staff_client, walk):
     walk.post(staff_client, f"/admin/loyalty/store/{store}/keys/new/", {"name": ""}, "key, no name")
     walk.post(staff_client, "/admin/catalog/rewarditem/add/", {}, "reward item add, empty")
     walk.post(staff_client, "/admin/auth/group/add/", {"name": ""}, "group add, no name")
+    walk.post(
+        staff_client,
+        f"{changelist(EventRule)}add/",
+        {
+            "event_type": "checkin",
+            "points": "0",
+            "starts_at_0": "2026-07-10",
+            "starts_at_1": "00:00",
+            "ends_at_0": "2026-07-01",
+            "ends_at_1": "00:00",
+            "limit_period": "day",
+            "streak_points": "5,x",
+        },
+        "event rule add, a built-in type, no points, the end first, a wrong streak table",
+    )
+    review = EventRule.objects.get(event_type="review_written")
+    walk.post(
+        staff_client,
+        f"{changelist(EventRule)}{review.pk}/change/",
+        {
+            "event_type": "review_written",
+            "name_en": review.name_en,
+            "name_zh": review.name_zh,
+            "points": "20",
+            "limit_period": "day",
+            "budget_points": "1",
+            "streak_points": "5,10",
+        },
+        "event rule, a budget below its points awarded and a streak table",
+    )
+    signup = EventRule.objects.get(event_type="signup")
+    walk.post(
+        staff_client,
+        f"{changelist(EventRule)}{signup.pk}/delete/",
+        {"post": "yes"},
+        "a built-in event rule deleted",
+    )
 
-    assert walk.pages == 8
+    assert walk.pages == 11
     assert walk.found == {}, walk.untranslated()
 
 

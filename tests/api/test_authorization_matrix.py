@@ -18,13 +18,15 @@ import pytest
 from django.apps import apps
 from django.core.cache import cache
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import tokens_for
 from accounts.sms import backends as sms_backends
 from catalog.services import reward_order_place
-from loyalty.models import Member, StoreAPIKey
+from loyalty.models import EventRule, Member, StoreAPIKey
+from loyalty.services.events import store_event_record
 from loyalty.services.redemptions import redemption_hold
 from loyalty.services.stores import store_api_key_issue, store_api_key_revoke, store_create
 from tests.catalog.factories import PASSWORD, SMS_CODE, RewardItemFactory, customer_client
@@ -52,6 +54,7 @@ MATRIX = {
     # Storefront: a store key, any store's, except for what another store created.
     ("POST", "/api/v1/purchases"): (401, 401, 401, 201, 401, 201, 401),
     ("POST", "/api/v1/purchases/preview"): (401, 401, 401, 200, 401, 200, 401),
+    ("POST", "/api/v1/events"): (401, 401, 401, 201, 401, 201, 401),
     ("POST", "/api/v1/purchases/{order_id}/refunds"): (401, 401, 401, 201, 401, 404, 401),
     ("POST", "/api/v1/members/lookup"): (401, 401, 401, 200, 401, 200, 401),
     ("POST", "/api/v1/redemptions/quote"): (401, 401, 401, 200, 401, 200, 401),
@@ -69,6 +72,8 @@ MATRIX = {
     ("GET", "/api/v1/me/transactions"): (401, 200, 200, 401, 401, 401, 403),
     ("GET", "/api/v1/me/profile"): (401, 200, 200, 401, 401, 401, 403),
     ("PATCH", "/api/v1/me/profile"): (401, 200, 200, 401, 401, 401, 403),
+    ("POST", "/api/v1/me/check-ins"): (401, 201, 201, 401, 401, 401, 403),
+    ("GET", "/api/v1/me/events"): (401, 200, 200, 401, 401, 401, 403),
     ("GET", "/api/v1/me/reward-orders"): (401, 200, 200, 401, 401, 401, 403),
     ("POST", "/api/v1/me/reward-orders"): (401, 201, 201, 401, 401, 401, 403),
     ("POST", "/api/v1/me/reward-orders/{order_id}/cancel"): (401, 200, 404, 401, 401, 401, 403),
@@ -178,6 +183,16 @@ def world(db, settings, django_capture_on_commit_callbacks):
     )
     store_order = reward_order_place(member=member_a, item_id=item.pk, quantity=1, store=store)
     own_order = reward_order_place(member=member_a, item_id=item.pk, quantity=1)
+    EventRule.objects.create(
+        event_type="review_written", name_en="Review written", name_zh="写评价", points=20
+    )
+    store_event_record(
+        store=store,
+        phone=PHONE_A,
+        event_type="review_written",
+        external_id="POS-A-REVIEW",
+        occurred_at=timezone.now(),
+    )
     login = APIClient().post(
         "/api/v1/auth/token", {"phone": PHONE_A, "password": PASSWORD}, format="json"
     )
@@ -223,6 +238,12 @@ def request_for(endpoint: tuple[str, str], world: World) -> tuple[str, dict | No
     bodies = {
         "/api/v1/purchases": {"phone": PHONE_A, "order_id": "POS-A-3", "amount": "100.00"},
         "/api/v1/purchases/preview": {"phone": PHONE_A, "amount": "100.00"},
+        "/api/v1/events": {
+            "phone": PHONE_A,
+            "type": "review_written",
+            "external_id": "POS-A-REVIEW-2",
+            "occurred_at": "2026-01-01T10:00:00+08:00",
+        },
         "/api/v1/purchases/{order_id}/refunds": {"refund_id": "R-1", "amount": "10.00"},
         "/api/v1/members/lookup": {"phone": PHONE_A},
         "/api/v1/redemptions/quote": {"phone": PHONE_A, "order_total": "80.00"},
@@ -236,7 +257,11 @@ def request_for(endpoint: tuple[str, str], world: World) -> tuple[str, dict | No
         "/api/v1/reward-orders/lookup": {"code": world.store_order_code},
         "/api/v1/reward-orders/fulfil": {"code": world.store_order_code},
         "/api/v1/me/reward-orders": {"item_id": world.item_id, "quantity": 1},
-        "/api/v1/me/profile": {"language": "zh-hans"},
+        "/api/v1/me/profile": {
+            "language": "zh-hans",
+            "name": "Li Wei",
+            "birthday": {"month": 5, "day": 17},
+        },
         "/api/v1/auth/sms-codes": {"phone": "+8613600136000", "purpose": "signup"},
         "/api/v1/auth/signup": {
             "phone": NEW_PHONE,

@@ -3,10 +3,11 @@
 gunicorn serves the app on the test database; the test fetches /api/schema/ from it, has
 openapi-python-client (offline, with tests/api/openapi-python-client.yaml) generate a
 package from it, imports that package and runs a storefront's whole day through it: earn,
-look up, quote, hold, commit, cancel, refund, reward orders and their pickup, and every
-error code of the contract. The generated client parses each answer into the models the
-schema declares and raises on any status the schema does not list, so an answer, a status
-or an error code the schema does not describe fails here.
+look up, quote, hold, commit, cancel, refund, reward orders and their pickup, a customer's
+event, a customer app's check-in and profile, and every error code of the contract. The
+generated client parses each answer into the models the schema declares and raises on any
+status the schema does not list, so an answer, a status or an error code the schema does
+not describe fails here.
 
 Steps are small functions over one `Pos`, so that a new endpoint is a new step.
 """
@@ -15,14 +16,17 @@ import importlib
 import subprocess
 import sys
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import tokens_for
+from loyalty.models import EventRule
 from loyalty.services.members import member_link_user
 from loyalty.services.stores import store_create
 from tests.catalog.factories import PASSWORD, RewardItemFactory
@@ -34,6 +38,7 @@ GENERATE_SECONDS = 120
 PHONE = "13800138000"
 E164 = "+8613800138000"
 UNKNOWN_PHONE = "13900139000"
+APP_ONLY_PHONE = "+8613700137000"
 NOT_A_MOBILE_NUMBER = "12345678"
 # docs/api.md, "Errors": the codes an error may carry.
 CONTRACT_ERROR_CODES = {
@@ -52,6 +57,8 @@ CONTRACT_ERROR_CODES = {
     "limit_exceeded",
     "item_unavailable",
     "invalid_code",
+    "unknown_event_type",
+    "birthday_locked",
     "throttled",
 }
 
@@ -142,6 +149,9 @@ def test_a_pos_runs_its_whole_day_through_a_client_generated_from_the_schema(
     RewardItemFactory(name="Mug", points=100)
     RewardItemFactory(name="Sold out", points=100, stock=0)
     off_sale = RewardItemFactory(name="Off sale", points=100)
+    EventRule.objects.create(
+        event_type="review_written", name_en="Review written", name_zh="写评价", points=20
+    )
     customer = User.objects.create_user(phone=E164, password=PASSWORD)
     member_link_user(user=customer)
     pos = Pos(base_url=web.url, store_key=key)
@@ -160,6 +170,8 @@ def test_a_pos_runs_its_whole_day_through_a_client_generated_from_the_schema(
     off_sale.save(update_fields=["is_active"])
     reward_orders(pos, items)
     customer_app(pos, customer)
+    report_event(pos)
+    check_in_and_profile(pos)
 
     # Then every error code of the contract came back in the shape the schema declares
     assert pos.error_codes == CONTRACT_ERROR_CODES
@@ -326,3 +338,45 @@ def customer_app(pos: Pos, customer: User) -> None:
     customer.is_staff = True
     customer.save(update_fields=["is_staff"])
     pos.refused("customer.me", 403, "permission_denied", client=app)
+
+
+def report_event(pos: Pos) -> None:
+    """A review the storefront reports, its retry, and a type only the program reports."""
+    operation = "storefront.event_create"
+    review = pos.models.EventInput(
+        phone=PHONE,
+        type_="review_written",
+        external_id="REVIEW-1",
+        occurred_at=datetime.now(UTC) - timedelta(minutes=1),
+    )
+    paid = pos.ok(operation, 201, body=review)
+    assert (paid.points, paid.outcome) == (20, pos.models.EventOutcome.PAID)
+    assert paid.member.balance == 320
+
+    assert pos.ok(operation, 200, body=review) == paid
+    review.type_ = "checkin"
+    pos.refused(operation, 422, "unknown_event_type", body=review)
+
+
+def check_in_and_profile(pos: Pos) -> None:
+    """Another customer's app checks in, completes the profile, and changes the birthday
+    too soon."""
+    user = User.objects.create_user(phone=APP_ONLY_PHONE, password=PASSWORD)
+    member_link_user(user=user)
+    app = pos.client(token=tokens_for(user)["access"])
+
+    checked_in = pos.ok("customer.my_checkin_create", 201, client=app)
+    assert (checked_in.date, checked_in.streak) == (timezone.localdate(), 1)
+
+    update = pos.models.PatchedProfileInput(
+        name="Li Wei", birthday=pos.models.BirthdayInput(month=5, day=17)
+    )
+    profile = pos.ok("customer.my_profile_update", client=app, body=update)
+    assert (profile.birthday.month, profile.birthday.day, profile.birthday.year) == (5, 17, None)
+    assert profile.profile_completed is True
+    assert isinstance(profile.birthday_changeable_from, datetime)
+    update.birthday = pos.models.BirthdayInput(month=6, day=1)
+    pos.refused("customer.my_profile_update", 409, "birthday_locked", client=app, body=update)
+
+    events = pos.ok("customer.my_events", client=app).results
+    assert [event.type_ for event in events] == ["profile_completed", "checkin"]

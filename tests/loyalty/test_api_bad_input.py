@@ -1,33 +1,46 @@
-"""Bad requests to the storefront endpoints: always a 4xx in the error shape, never a 500,
-and never a change in the database."""
+"""Bad requests to the storefront endpoints, and to the customer's profile: always a 4xx in
+the error shape, never a 500, and never a change in the database."""
 
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import User
+from accounts.services import tokens_for
 from loyalty.models import (
     Allocation,
+    EventRule,
     IdempotentRequest,
     LedgerEntry,
     Lot,
     Member,
+    MemberEvent,
     Purchase,
     Refund,
     StoreAPIKey,
 )
+from loyalty.services.members import member_link_user
 from loyalty.services.stores import store_api_key_revoke
 
 PHONE = "+8613800138000"
 PURCHASE_URL = "/api/v1/purchases"
 REFUND_URL = "/api/v1/purchases/POS-1/refunds"
 LOOKUP_URL = "/api/v1/members/lookup"
+EVENTS_URL = "/api/v1/events"
 VALID_BODIES = {
     PURCHASE_URL: {"phone": PHONE, "order_id": "POS-2", "amount": "300.00"},
     REFUND_URL: {"refund_id": "R-1", "amount": "10.00"},
     LOOKUP_URL: {"phone": PHONE},
+    EVENTS_URL: {
+        "phone": PHONE,
+        "type": "review_written",
+        "external_id": "REVIEW-1",
+        "occurred_at": "2026-01-01T10:00:00+08:00",
+    },
 }
 MISSING = object()
 
@@ -96,6 +109,41 @@ BAD_REFERENCES = [
     pytest.param(MISSING, id="missing"),
 ]
 
+BAD_EVENT_TYPES = [
+    pytest.param("review written", id="space"),
+    pytest.param("review_written\n", id="trailing-newline"),
+    pytest.param("x" * 41, id="41-chars"),
+    pytest.param("", id="empty"),
+    pytest.param("写评价", id="non-ascii"),
+    pytest.param("review.written", id="dot"),
+    pytest.param(7, id="number"),
+    pytest.param(None, id="null"),
+    pytest.param(["review_written"], id="list"),
+    pytest.param(MISSING, id="missing"),
+]
+
+BAD_TIMES = [
+    pytest.param("2026-02-30T10:00:00+08:00", id="30-february"),
+    pytest.param("2026-11-23T25:00:00+08:00", id="hour-25"),
+    pytest.param("0000-01-01T00:00:00Z", id="year-0"),
+    pytest.param("0001-01-01T00:00:00+14:00", id="before-year-1-in-utc"),
+    pytest.param("9999-12-31T23:59:59-14:00", id="after-year-9999-in-utc"),
+    pytest.param("1999-12-31T23:59:59Z", id="before-2000"),
+    pytest.param("2099-01-01T00:00:00+08:00", id="future"),
+    pytest.param("2026-11-23T10:00:00", id="no-offset"),
+    pytest.param("2026-11-23T10:00+08:00", id="no-seconds"),
+    pytest.param("2026-11-23", id="date-only"),
+    pytest.param("2026-11-23T10:00:00+24:00", id="offset-24-hours"),
+    pytest.param("2026-11-23T10:00:00.1234567890Z", id="10-decimals"),
+    pytest.param("２０２６-11-23T10:00:00Z", id="fullwidth-digits"),
+    pytest.param("yesterday", id="words"),
+    pytest.param("", id="empty"),
+    pytest.param(1_790_000_000, id="epoch-number"),
+    pytest.param(None, id="null"),
+    pytest.param(["2026-01-01T10:00:00Z"], id="list"),
+    pytest.param(MISSING, id="missing"),
+]
+
 NON_OBJECT_JSON_BODIES = [
     pytest.param("[]", id="list"),
     pytest.param('"hello"', id="string"),
@@ -120,12 +168,16 @@ FOREIGN_CONTENT_TYPES = [
     pytest.param("application/xml", id="xml"),
 ]
 
-ENDPOINTS = [PURCHASE_URL, REFUND_URL, LOOKUP_URL]
+ENDPOINTS = [PURCHASE_URL, REFUND_URL, LOOKUP_URL, EVENTS_URL]
 
 
 @pytest.fixture
 def state_before(store_client):
-    """A member with a purchase POS-1 of 300.00, then the database as it stands."""
+    """A member with a purchase POS-1 of 300.00, a custom event type the store may report,
+    then the database as it stands."""
+    EventRule.objects.create(
+        event_type="review_written", name_en="Review written", name_zh="写评价", points=20
+    )
     response = store_client.post(
         PURCHASE_URL, {"phone": PHONE, "order_id": "POS-1", "amount": "300.00"}, format="json"
     )
@@ -145,6 +197,7 @@ def database_state():
                 Lot,
                 Allocation,
                 IdempotentRequest,
+                MemberEvent,
             )
         },
         "balances": list(Member.objects.order_by("pk").values_list("phone", "balance")),
@@ -179,7 +232,7 @@ def assert_refused(response, status: int, code: str, fields: set | None = None):
 # --- fields ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [PURCHASE_URL, LOOKUP_URL])
+@pytest.mark.parametrize("url", [PURCHASE_URL, LOOKUP_URL, EVENTS_URL])
 @pytest.mark.parametrize("phone", BAD_PHONES)
 def test_a_bad_phone_alone_is_invalid_phone(store_client, state_before, url, phone):
     response = store_client.post(url, with_field(VALID_BODIES[url], "phone", phone), format="json")
@@ -203,7 +256,10 @@ def test_a_bad_amount_is_a_validation_error(store_client, state_before, url, amo
     assert database_state() == state_before
 
 
-@pytest.mark.parametrize(("url", "field"), [(PURCHASE_URL, "order_id"), (REFUND_URL, "refund_id")])
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [(PURCHASE_URL, "order_id"), (REFUND_URL, "refund_id"), (EVENTS_URL, "external_id")],
+)
 @pytest.mark.parametrize("reference", BAD_REFERENCES)
 def test_a_bad_order_or_refund_id_is_a_validation_error(
     store_client, state_before, url, field, reference
@@ -236,6 +292,33 @@ def test_a_bad_order_id_in_the_refund_url_is_a_validation_error(
     assert database_state() == state_before
 
 
+@pytest.mark.parametrize("event_type", BAD_EVENT_TYPES)
+def test_a_bad_event_type_is_a_validation_error(store_client, state_before, event_type):
+    body = with_field(VALID_BODIES[EVENTS_URL], "type", event_type)
+
+    response = store_client.post(EVENTS_URL, body, format="json")
+
+    assert_refused(response, 400, "validation_error", {"type"})
+    assert database_state() == state_before
+
+
+@pytest.mark.parametrize("occurred_at", BAD_TIMES)
+def test_a_bad_event_time_is_a_validation_error(store_client, state_before, occurred_at):
+    body = with_field(VALID_BODIES[EVENTS_URL], "occurred_at", occurred_at)
+
+    response = store_client.post(EVENTS_URL, body, format="json")
+
+    assert_refused(response, 400, "validation_error", {"occurred_at"})
+    assert database_state() == state_before
+
+
+def test_the_valid_event_body_is_taken(store_client, state_before):
+    response = store_client.post(EVENTS_URL, VALID_BODIES[EVENTS_URL], format="json")
+
+    assert response.status_code == 201, response.content
+    assert MemberEvent.objects.get().external_id == "REVIEW-1"
+
+
 def test_several_bad_fields_are_all_reported_as_a_validation_error(store_client, state_before):
     # The phone is wrong too, but it is not the only fault: the generic code applies.
     body = {"phone": "12345", "order_id": "POS 2", "amount": "-1"}
@@ -251,6 +334,7 @@ def test_several_bad_fields_are_all_reported_as_a_validation_error(store_client,
     [
         (PURCHASE_URL, {"phone", "order_id", "amount"}),
         (REFUND_URL, {"refund_id", "lines"}),
+        (EVENTS_URL, {"phone", "type", "external_id", "occurred_at"}),
     ],
 )
 def test_an_empty_object_lists_every_missing_field(store_client, state_before, url, fields):
@@ -452,3 +536,122 @@ def test_an_order_id_of_64_allowed_characters_is_accepted(store_client):
 
     assert response.status_code == 201
     assert response.json()["order_id"] == order_id
+
+
+# --- the customer's profile ------------------------------------------------------------
+
+PROFILE_URL = "/api/v1/me/profile"
+
+BAD_BIRTHDAYS = [
+    pytest.param({"month": 2, "day": 30}, id="30-february"),
+    pytest.param({"month": 4, "day": 31}, id="31-april"),
+    pytest.param({"month": 2, "day": 29, "year": 1999}, id="29-february-of-no-leap-year"),
+    pytest.param({"month": 13, "day": 1}, id="month-13"),
+    pytest.param({"month": 0, "day": 1}, id="month-0"),
+    pytest.param({"month": 1, "day": 32}, id="day-32"),
+    pytest.param({"month": 1, "day": 0}, id="day-0"),
+    pytest.param({"month": -1, "day": 1}, id="negative-month"),
+    pytest.param({"month": 5, "day": 17, "year": 0}, id="year-0"),
+    pytest.param({"month": 5, "day": 17, "year": 1899}, id="year-1899"),
+    pytest.param({"month": 12, "day": 31, "year": 9999}, id="year-9999"),
+    pytest.param({"month": 5, "day": 17, "year": 10**30}, id="huge-year"),
+    pytest.param({"month": 10**30, "day": 17}, id="huge-month"),
+    pytest.param({"month": "5", "day": 17}, id="month-as-text"),
+    pytest.param({"month": 5.0, "day": 17}, id="month-as-float"),
+    pytest.param({"month": True, "day": 17}, id="month-as-bool"),
+    pytest.param({"month": "٥", "day": 17}, id="arabic-indic-month"),
+    pytest.param({"month": 5, "day": 17, "year": "1990"}, id="year-as-text"),
+    pytest.param({"day": 17}, id="no-month"),
+    pytest.param({"month": 5}, id="no-day"),
+    pytest.param({}, id="empty-object"),
+    pytest.param("05-17", id="text"),
+    pytest.param([5, 17], id="list"),
+    pytest.param(517, id="number"),
+]
+
+BAD_NAMES = [
+    pytest.param("x" * 151, id="151-chars"),
+    pytest.param("", id="empty"),
+    pytest.param("   ", id="blank"),
+    pytest.param("\u3000", id="ideographic-space"),
+    pytest.param("Li\x00Wei", id="nul"),
+    pytest.param(7, id="number"),
+    pytest.param(None, id="null"),
+    pytest.param(["Li Wei"], id="list"),
+    pytest.param({"first": "Li"}, id="object"),
+]
+
+
+@pytest.fixture
+def customer(db):
+    """A customer who reads English, as an app holding their access token."""
+    user = User.objects.create_user(phone=PHONE, password="a long passphrase 2026")
+    member_link_user(user=user, language="en")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
+    return client
+
+
+def profile_state() -> dict:
+    return {
+        "accounts": list(
+            User.objects.order_by("pk").values_list(
+                "name", "birthday_month", "birthday_day", "birth_year", "birthday_set_at"
+            )
+        ),
+        "languages": list(Member.objects.order_by("pk").values_list("language", flat=True)),
+        "events": MemberEvent.objects.count(),
+    }
+
+
+@pytest.mark.parametrize("birthday", BAD_BIRTHDAYS)
+def test_a_bad_birthday_is_a_validation_error_and_changes_nothing(customer, birthday):
+    before = profile_state()
+
+    response = customer.patch(
+        PROFILE_URL,
+        {"name": "Li Wei", "language": "zh-hans", "birthday": birthday},
+        format="json",
+    )
+
+    assert_refused(response, 400, "validation_error", {"birthday"})
+    assert profile_state() == before
+
+
+def test_a_birthday_in_the_future_is_a_validation_error(customer):
+    next_year = timezone.localdate().year + 1
+
+    response = customer.patch(
+        PROFILE_URL, {"birthday": {"month": 1, "day": 1, "year": next_year}}, format="json"
+    )
+
+    assert_refused(response, 400, "validation_error", {"birthday"})
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_bad_name_is_a_validation_error_and_changes_nothing(customer, name):
+    before = profile_state()
+
+    response = customer.patch(PROFILE_URL, {"name": name, "language": "zh-hans"}, format="json")
+
+    assert_refused(response, 400, "validation_error", {"name"})
+    assert profile_state() == before
+
+
+@pytest.mark.parametrize("body", NON_OBJECT_JSON_BODIES + UNPARSABLE_BODIES)
+def test_a_profile_body_that_is_no_json_object_is_a_validation_error(customer, body):
+    before = profile_state()
+
+    response = customer.patch(PROFILE_URL, body, content_type="application/json")
+
+    assert_refused(response, 400, "validation_error")
+    assert profile_state() == before
+
+
+def test_a_name_of_150_characters_of_any_script_is_taken(customer):
+    name = "李" * 75 + "😀" * 75
+
+    response = customer.patch(PROFILE_URL, {"name": name}, format="json")
+
+    assert response.status_code == 200
+    assert User.objects.get(phone=PHONE).name == name

@@ -6,9 +6,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.models import EarningRule, Purchase, StoreAPIKey
+from loyalty.models import EarningRule, EventRule, Member, Purchase, StoreAPIKey
+from loyalty.services.events import EventReport, event_record
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +90,24 @@ def test_the_demo_has_weekend_rules_at_its_store_and_a_restart_keeps_a_managers_
 
     assert EarningRule.objects.count() == 2
     assert EarningRule.objects.get(name_en="Double points on weekends").multiplier == 3
+
+
+def test_the_demo_rewards_events_and_pays_a_review_once_a_day():
+    start()
+    member = Member.objects.get(phone="+8613800000001")
+    before = member.balance
+
+    reviews = [review_paid(member, external_id) for external_id in ("REVIEW-1", "REVIEW-2")]
+
+    on = set(EventRule.objects.filter(is_active=True).values_list("event_type", flat=True))
+    assert on == {"signup", "birthday", "profile_completed", "checkin", "review_written"}
+    assert reviews == [20, 0]
+    member.refresh_from_db()
+    assert member.balance == before + 20
+
+
+def review_paid(member: Member, external_id: str) -> int:
+    report = EventReport(
+        event_type="review_written", external_id=external_id, occurred_at=timezone.now()
+    )
+    return event_record(member_id=member.pk, report=report)[0].points

@@ -13,7 +13,7 @@ from accounts.phones import InvalidPhone, normalize_phone
 from accounts.staff_otp import staff_otp_app
 from catalog.models import RewardItem
 from loyalty.management.base import TranslatedCommand
-from loyalty.models import EarningRule, Store, StoreAPIKey
+from loyalty.models import EarningRule, EventRule, Store, StoreAPIKey
 from loyalty.services.promotions import earning_rules_changed
 from loyalty.services.purchases import purchase_record
 from loyalty.services.stores import store_api_key_issue
@@ -60,6 +60,7 @@ class Command(TranslatedCommand):
             # After the purchases, so they earn the flat rate whatever day the demo
             # starts; made with the store, so a manager's later edits are kept.
             weekends_double_except_tobacco(store)
+            events_rewarded()
         for name, points, cash_price, stock in REWARDS:
             RewardItem.objects.get_or_create(
                 name=name,
@@ -206,3 +207,19 @@ def weekends_double_except_tobacco(store: Store) -> EarningRule:
     double.stores.set([store])
     earning_rules_changed()
     return double
+
+
+def events_rewarded() -> None:
+    """The program's own events switched on as the migration made them, and a review
+    the storefront reports worth 20 points, once a day."""
+    EventRule.objects.filter(event_type__in=EventRule.BuiltIn.values).update(is_active=True)
+    EventRule.objects.get_or_create(
+        event_type="review_written",
+        defaults={
+            "name_en": "Review written",
+            "name_zh": "发表评价",
+            "points": 20,
+            "limit_per_member": 1,
+            "limit_period": EventRule.Period.DAY,
+        },
+    )
