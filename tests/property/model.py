@@ -306,7 +306,7 @@ def owed_in_proportion(points: int, cents: int, refunded_cents: int) -> int:
     return floor(Fraction(points * refunded_cents, cents))
 
 
-# --- Events (issue 17) ------------------------------------------------------------------
+# --- Events (docs/policies.md, "Events") --------------------------------------------------
 
 PAID = "paid"
 CAPPED = "capped"
@@ -318,15 +318,16 @@ DAILY_CAP = "daily_cap"
 
 @dataclass(frozen=True)
 class EventRuleModel:
-    """An event type's rule, on: its points (a check-in's by day of its streak, from the
+    """An event type's rule: its points (a check-in's by day of its streak, from the
     table when there is one), how often a member may have them per period, and a
-    budget of points for everyone (None: no limit, no budget)."""
+    budget of points for everyone (None: no limit, no budget); on or off."""
 
     points: int
     streak_table: tuple[int, ...] = ()
     limit: int | None = None
     period: str = "day"
     budget: int | None = None
+    on: bool = True
 
 
 @dataclass(frozen=True)
@@ -369,11 +370,11 @@ def event_payment(
     daily_cap: int | None,
     awarded: int,
 ) -> tuple[int, str]:
-    """What a new event pays and why, given the member's `earlier` events: a rule must
+    """What a new event pays and why, given the member's `earlier` events: its rule must
     be on; the rule's limit counts the events of its type that paid in the period; the
     daily cap counts every event's points today and may cut the points; the budget must
     hold all the points paid, or pays none."""
-    if rule is None:
+    if rule is None or not rule.on:
         return 0, NOT_RUNNING
     since = limit_period_start(rule.period, day)
     paid_in_period = sum(

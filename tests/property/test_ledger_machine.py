@@ -8,8 +8,9 @@ released, reward orders (an item with little stock and a per-member limit, and
 one without either), staff adjustments (large ones, and those that take what the
 clerk adjusted of a member that day past the threshold, approved by a second staff
 member), events (issue 17: daily check-ins with a streak across the machine's days,
-and events a storefront reports, their few external ids sent again and again, under
-a limit per member and period, a budget and the program's daily cap on bonus points),
+and events a storefront reports, their few external ids sent again and again, of a
+type whose rule staff switch off and on and of one never declared, under a limit per
+member and period, a budget and the program's daily cap on bonus points),
 rule changes, and expiry runs at random clocks that only move forward.
 Each example draws its own program rules, event rules and starting clock.
 
@@ -31,7 +32,7 @@ back after it.
 import itertools
 import os
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -79,7 +80,7 @@ from loyalty.services.adjustments import (
     adjustment_reject,
     adjustment_request,
 )
-from loyalty.services.events import EventReport, checkin_record, event_record
+from loyalty.services.events import checkin_record, store_event_record
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_breaches
 from loyalty.services.purchases import BasketLine, purchase_record
@@ -111,7 +112,7 @@ CHECKOUTS = ("CHK-1", "CHK-2", "CHK-3")
 NOTE = "property test"
 EARNING_RULES_VERSIONS = itertools.count(10**6)
 CHECKIN = EventRule.BuiltIn.CHECKIN.value
-# A custom type with a rule, and one the merchant never declared (it pays nothing).
+# A custom type with a rule, and one the merchant never declared (a store's is refused).
 REVIEW = "review_written"
 UNDECLARED = "app_installed"
 
@@ -1120,41 +1121,53 @@ class LedgerMachine(RuleBasedStateMachine):
         """A member checks in in the app, day after day or not; a second check-in the
         same day answers the first."""
         phone = self.phone_of(who)
+        member_id = self.accounts[phone].member_id
         for later in run:
             self.clock.shift(later)
             self.event_recorded(
                 phone,
                 (CHECKIN, self.today().isoformat()),
-                lambda member_id: checkin_record(member_id=member_id, at=self.now()),
+                lambda: checkin_record(member_id=member_id, at=self.now()),
             )
 
     @precondition(has_members)
     @rule(who=members, events=reported_events)
     def storefront_reports_events(self, who, events):
         """A storefront reports a member's events; of their few external ids, many come
-        again."""
+        again. A type the merchant never declared is refused and recorded nowhere."""
         phone = self.phone_of(who)
         for event_type, number, later in events:
             self.clock.shift(later)
-            report = EventReport(
-                event_type=event_type,
-                external_id=f"EV-{number}",
-                occurred_at=self.now(),
-                store=self.store,
-            )
+            report = {
+                "store": self.store,
+                "phone": phone,
+                "event_type": event_type,
+                "external_id": f"EV-{number}",
+                "occurred_at": self.now(),
+            }
+            if event_type == UNDECLARED:
+                outcome = attempt(store_event_record, **report)
+                expect(outcome, {"unknown_event_type"}, f"{event_type} reported")
+                continue
             self.event_recorded(
                 phone,
-                (event_type, report.external_id),
-                lambda member_id, report=report: event_record(member_id=member_id, report=report),
+                (event_type, report["external_id"]),
+                lambda report=report: store_event_record(**report),
             )
 
+    @rule(on=st.booleans())
+    def manager_switches_the_review_rule(self, on):
+        """The review's rule is switched off (its events are recorded with nothing) or on."""
+        EventRule.objects.filter(event_type=REVIEW).update(is_active=on)
+        self.event_rules[REVIEW] = replace(self.event_rules[REVIEW], on=on)
+
     def event_recorded(self, phone: str, key: tuple[str, str], record) -> None:
-        """Record the event through `record(member_id)`: the first time, what the model
-        says it pays, credited as a new lot; again, the first record (and the model moves
+        """Record the event by calling `record`: the first time, what the model says it
+        pays, credited as a new lot; again, the first record (and the model moves
         nothing, so the invariants after the step find anything the retry moved)."""
         account = self.account(phone)
         event_type, _external_id = key
-        event, new = record(account.member_id)
+        event, new = record()
         first = self.event_models.get((phone, *key))
         if first is not None:
             assert not new, f"{key} of {phone} sent again was recorded anew"
