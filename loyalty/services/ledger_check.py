@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from loyalty.models import Allocation, LedgerCheckRun, LedgerEntry, Lot, Member
+from loyalty.models import Allocation, LedgerCheckRun, LedgerEntry, Lot, Member, MemberEvent
 
 CHUNK_SIZE = 2000
 BREACHES_KEPT = 100
@@ -90,6 +90,8 @@ def _chunk_breaches(balances: dict[int, int]) -> Iterator[Breach]:
     yield from _balance_after_is_running_sum(ids)
     yield from _spending_never_went_negative(ids)
     yield from _no_store_request_moved_points_twice(ids)
+    yield from _every_event_entry_pays_one_event(ids)
+    yield from _every_paid_event_has_its_entry(ids)
 
 
 def _balance_is_sum_of_entries(balances):
@@ -227,3 +229,33 @@ def _no_store_request_moved_points_twice(ids):
     for row in repeated:
         key = f"{row['reference']} of store {row['store_id']}"
         yield Breach(row["member_id"], "7", f"{row['entries']} {row['kind']} entries for {key}")
+
+
+def _every_event_entry_pays_one_event(ids):
+    """Every `event` ledger entry has exactly one MemberEvent of its member whose points
+    equal the entry's (never two: an event's link to its entry is unique)."""
+    entries = LedgerEntry.objects.filter(member_id__in=ids, kind=LedgerEntry.Kind.EVENT).exclude(
+        event__member_id=F("member_id"), event__points=F("points")
+    )
+    for entry in entries.values("member_id", "pk", "points"):
+        yield Breach(
+            entry["member_id"],
+            "8",
+            f"event entry {entry['pk']} of {entry['points']} is no event's points",
+        )
+
+
+def _every_paid_event_has_its_entry(ids):
+    """Every MemberEvent with points has its entry: an `event` entry of its member and
+    of its points."""
+    events = MemberEvent.objects.filter(member_id__in=ids, points__gt=0).exclude(
+        entry__kind=LedgerEntry.Kind.EVENT,
+        entry__member_id=F("member_id"),
+        entry__points=F("points"),
+    )
+    for event in events.values("member_id", "pk", "points"):
+        yield Breach(
+            event["member_id"],
+            "8",
+            f"event {event['pk']} paid {event['points']} without an event entry of them",
+        )

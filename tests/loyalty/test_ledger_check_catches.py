@@ -19,9 +19,20 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from core.postgresql.operations import TRIGGERS_OFF, TRIGGERS_ON
-from loyalty.models import Allocation, LedgerEntry, Lot, Member, Purchase, Store
+from loyalty.models import (
+    Allocation,
+    EventRule,
+    LedgerEntry,
+    Lot,
+    Member,
+    MemberEvent,
+    Purchase,
+    Store,
+)
+from loyalty.services.events import EventReport, event_record
 from loyalty.services.points import Cause, credit, debit, member_lock
 from loyalty.services.purchases import purchase_record
 from loyalty.services.redemptions import redemption_hold
@@ -193,6 +204,39 @@ def reverse_twice_for_one_refund(h: History) -> None:
     )
 
 
+def review_paid(h: History) -> MemberEvent:
+    """A review the store reported, paid 20 points by its rule: right, until damaged."""
+    EventRule.objects.create(
+        event_type="review_written", name_en="Review", name_zh="评价", points=20
+    )
+    report = EventReport(
+        event_type="review_written", external_id="R-1", occurred_at=timezone.now(), store=h.store
+    )
+    event, _new = event_record(member_id=h.member.pk, report=report)
+    assert event.points == 20
+    return event
+
+
+def credit_an_event_that_was_never_recorded(h: History) -> None:
+    """What a bug that paid an event and lost its record would leave."""
+    credit(
+        member=member_lock(h.member.pk),
+        kind=LedgerEntry.Kind.EVENT,
+        points=20,
+        expires_at=None,
+        cause=Cause(store=h.store, reference="R-1"),
+    )
+
+
+def record_other_points_than_the_event_paid(h: History) -> None:
+    MemberEvent.objects.filter(pk=review_paid(h).pk).update(points=25)
+
+
+def record_a_paid_event_without_its_entry(h: History) -> None:
+    drop_check("loyalty_memberevent", "member_event_paid_has_entry")
+    MemberEvent.objects.filter(pk=review_paid(h).pk).update(entry=None)
+
+
 # Each way of damage, the invariant it is meant to break, and what else it breaks with it.
 CASES = [
     # 1: the balance is the sum of the entries (and so the lots no longer match it, 2).
@@ -218,6 +262,10 @@ CASES = [
     # 7: a retried request never moves points twice.
     (earn_twice_for_one_order, "7", set()),
     (reverse_twice_for_one_refund, "7", set()),
+    # 8: every event entry is one event's points.
+    (credit_an_event_that_was_never_recorded, "8", set()),
+    (record_other_points_than_the_event_paid, "8", set()),
+    (record_a_paid_event_without_its_entry, "8", set()),
 ]
 
 

@@ -25,6 +25,7 @@ REWARD = "reward"
 REWARD_CANCEL = "reward_cancel"
 ADJUST = "adjust"
 EXPIRE = "expire"
+EVENT = "event"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Rules:
     expiry_policy: str
     hold_minutes: int
     adjustment_approval_threshold: int
+    bonus_daily_cap: int | None  # on a member's points from events in a day; None: none
 
 
 def money(cents: int) -> Decimal:
@@ -110,7 +112,7 @@ class Account:
     """One member's points: tallies of every movement, the lots, and the entries."""
 
     member_id: int
-    earned: int = 0  # purchases and positive adjustments
+    earned: int = 0  # purchases, events and positive adjustments
     reversed: int = 0  # refund reversals
     spent: int = 0  # redemptions, rewards and negative adjustments
     returned: int = 0  # releases and cancellations
@@ -302,3 +304,92 @@ def owed_in_proportion(points: int, cents: int, refunded_cents: int) -> int:
     if refunded_cents >= cents:
         return points
     return floor(Fraction(points * refunded_cents, cents))
+
+
+# --- Events (docs/policies.md, "Events") --------------------------------------------------
+
+PAID = "paid"
+CAPPED = "capped"
+NOT_RUNNING = "not_running"
+LIMIT_REACHED = "limit_reached"
+BUDGET_SPENT = "budget_spent"
+DAILY_CAP = "daily_cap"
+
+
+@dataclass(frozen=True)
+class EventRuleModel:
+    """An event type's rule: its points (a check-in's by day of its streak, from the
+    table when there is one), how often a member may have them per period, and a
+    budget of points for everyone (None: no limit, no budget); on or off."""
+
+    points: int
+    streak_table: tuple[int, ...] = ()
+    limit: int | None = None
+    period: str = "day"
+    budget: int | None = None
+    on: bool = True
+
+
+@dataclass(frozen=True)
+class EventModel:
+    """One recorded event of a member: the merchant's day it was recorded on, what it
+    paid and why, and a check-in's day of its streak."""
+
+    event_type: str
+    day: date
+    points: int
+    outcome: str
+    streak: int | None = None
+
+
+def limit_period_start(period: str, day: date) -> date:
+    """The first day of the limit's period holding `day`: weeks start on Monday; the
+    program's period holds every day."""
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return date.min
+
+
+def checkin_streak(checkins: dict[date, EventModel], day: date) -> int:
+    """A check-in today continues yesterday's streak, else starts day 1."""
+    yesterday = checkins.get(day - timedelta(days=1))
+    return yesterday.streak + 1 if yesterday else 1
+
+
+def event_payment(
+    rule: EventRuleModel | None,
+    *,
+    earlier: list[EventModel],
+    event_type: str,
+    day: date,
+    streak: int | None,
+    daily_cap: int | None,
+    awarded: int,
+) -> tuple[int, str]:
+    """What a new event pays and why, given the member's `earlier` events: its rule must
+    be on; the rule's limit counts the events of its type that paid in the period; the
+    daily cap counts every event's points today and may cut the points; the budget must
+    hold all the points paid, or pays none."""
+    if rule is None or not rule.on:
+        return 0, NOT_RUNNING
+    since = limit_period_start(rule.period, day)
+    paid_in_period = sum(
+        1 for e in earlier if e.event_type == event_type and e.points and e.day >= since
+    )
+    if rule.limit is not None and paid_in_period >= rule.limit:
+        return 0, LIMIT_REACHED
+    wanted = rule.points
+    if streak is not None and rule.streak_table:
+        wanted = rule.streak_table[(streak - 1) % len(rule.streak_table)]
+    points = wanted
+    if daily_cap is not None:
+        points = min(wanted, max(daily_cap - sum(e.points for e in earlier if e.day == day), 0))
+    if points == 0:
+        return 0, DAILY_CAP
+    if rule.budget is not None and awarded + points > rule.budget:
+        return 0, BUDGET_SPENT
+    return points, PAID if points == wanted else CAPPED

@@ -7,16 +7,21 @@ by amount or by line, redemptions held, committed, cancelled and
 released, reward orders (an item with little stock and a per-member limit, and
 one without either), staff adjustments (large ones, and those that take what the
 clerk adjusted of a member that day past the threshold, approved by a second staff
-member), rule changes, and expiry runs at random clocks that only move forward.
-Each example draws its own program rules and starting clock.
+member), events (issue 17: daily check-ins with a streak across the machine's days,
+and events a storefront reports, their few external ids sent again and again, of a
+type whose rule staff switch off and on and of one never declared, under a limit per
+member and period, a budget and the program's daily cap on bonus points),
+rule changes, and expiry runs at random clocks that only move forward.
+Each example draws its own program rules, event rules and starting clock.
 
 After every step it checks that the ledger check finds no breach of docs/invariants.md,
 and that the database agrees with an independent model (`model.py`):
 each member's balance is earned - reversed - spent + returned - expired by the
 model's own arithmetic, every lot holds what the model says, every member's
-entries are the model's, and stock and statuses match. Refusals (`AppError`)
-are allowed exactly when the model predicts one of their codes; anything else
-fails. Replays of earlier purchases and refunds must move nothing (invariant 7).
+entries are the model's, stock and statuses match, and every event recorded paid
+what the model says, for the reason it says. Refusals (`AppError`) are allowed
+exactly when the model predicts one of their codes; anything else fails. Replays of
+earlier purchases, refunds and events must move nothing (invariant 7).
 
 CI runs LEDGER_MACHINE_EXAMPLES (300) examples; `make property` runs 5,000. The
 operations come from a seed the test prints; LEDGER_MACHINE_SEED runs them again.
@@ -27,7 +32,7 @@ back after it.
 import itertools
 import os
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -57,9 +62,11 @@ from core.errors import AppError
 from loyalty.models import (
     Adjustment,
     EarningRule,
+    EventRule,
     LedgerEntry,
     Lot,
     Member,
+    MemberEvent,
     Program,
     Purchase,
     PurchaseLine,
@@ -73,6 +80,7 @@ from loyalty.services.adjustments import (
     adjustment_reject,
     adjustment_request,
 )
+from loyalty.services.events import checkin_record, store_event_record
 from loyalty.services.expiry_job import points_expire
 from loyalty.services.ledger_check import ledger_breaches
 from loyalty.services.purchases import BasketLine, purchase_record
@@ -88,7 +96,7 @@ from loyalty.services.stores import store_create
 from tests.admin import staff_member
 
 from . import model
-from .model import Account, EarningRules, LineModel, Rules
+from .model import Account, EarningRules, EventModel, EventRuleModel, LineModel, Rules
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +111,10 @@ PHONES = ("+8613800000001", "+8613800000002", "+8613800000003", "+8613800000004"
 CHECKOUTS = ("CHK-1", "CHK-2", "CHK-3")
 NOTE = "property test"
 EARNING_RULES_VERSIONS = itertools.count(10**6)
+CHECKIN = EventRule.BuiltIn.CHECKIN.value
+# A custom type with a rule, and one the merchant never declared (a store's is refused).
+REVIEW = "review_written"
+UNDECLARED = "app_installed"
 
 # --- Strategies ------------------------------------------------------------------
 
@@ -127,6 +139,8 @@ expiry_policies = st.one_of(
     st.integers(1, 24).map("months:{}".format),
     st.sampled_from(["never", "year_end:0", "year_end:1"]),
 )
+# No cap as often as a cap, from one point to more than a day of events pays.
+daily_caps = st.one_of(st.none(), spread(1, 150))
 program_rules = st.builds(
     Rules,
     earn_rate=earn_rates,
@@ -138,6 +152,7 @@ program_rules = st.builds(
     expiry_policy=expiry_policies,
     hold_minutes=st.integers(1, 60),
     adjustment_approval_threshold=st.one_of(st.just(1000), st.integers(0, 3000)),
+    bonus_daily_cap=daily_caps,
 )
 clock_steps = st.one_of(
     st.integers(1, 120).map(lambda n: timedelta(minutes=n)),
@@ -172,6 +187,39 @@ earning_rule_sets = st.one_of(
         budget=st.one_of(st.none(), st.integers(1, 1000)),
     ),
     st.none(),
+)
+event_limits = st.one_of(st.none(), st.integers(1, 3))
+limit_periods = st.sampled_from(EventRule.Period.values)
+# Budgets from a point to a few events' worth, so some run out in an example.
+event_budgets = st.one_of(st.none(), spread(1, 300))
+checkin_rules = st.builds(
+    EventRuleModel,
+    points=st.integers(1, 60),
+    streak_table=st.one_of(st.just(()), st.lists(st.integers(1, 60), max_size=7).map(tuple)),
+    limit=event_limits,
+    period=limit_periods,
+    budget=event_budgets,
+)
+review_rules = st.builds(
+    EventRuleModel,
+    points=st.integers(1, 120),
+    limit=event_limits,
+    period=limit_periods,
+    budget=event_budgets,
+)
+# Check-ins of a member one after another, each after a pause from the one before: none
+# (the same day again), an hour (midnight may pass), mostly a day (the streak runs on
+# through its table), or two (it breaks).
+checkin_pauses = st.sampled_from(
+    [timedelta(0), timedelta(hours=1), timedelta(days=1), timedelta(days=1), timedelta(days=2)]
+)
+checkin_runs = st.lists(checkin_pauses, min_size=1, max_size=6)
+# Events a storefront reports for a member one after another: (type, which of a few
+# external ids, the pause before it), so limits, the budget and the cap are reached.
+reported_events = st.lists(
+    st.tuples(st.sampled_from([REVIEW, REVIEW, UNDECLARED]), st.integers(1, 4), pauses),
+    min_size=1,
+    max_size=4,
 )
 # The lines a refund names: (which line, by units or by money, a share of what is left
 # in percent; above 100 is too much).
@@ -330,6 +378,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.item_points: list[int] = []
         self.stock: list[int | None] = []
         self.limits: list[int | None] = []
+        self.event_rules: dict[str, EventRuleModel] = {}  # by type, the types with a rule
+        self.event_awarded: dict[str, int] = {}  # by type: points of its budget awarded
+        # (phone, type, external id) -> the event recorded
+        self.event_models: dict[tuple[str, str, str], EventModel] = {}
         self.serial = 0
 
     def teardown(self):
@@ -344,6 +396,10 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def now(self) -> datetime:
         return timezone.now()
+
+    def today(self) -> date:
+        """The merchant's day."""
+        return self.now().astimezone(self.zone).date()
 
     def next_id(self, prefix: str) -> str:
         self.serial += 1
@@ -422,14 +478,19 @@ class LedgerMachine(RuleBasedStateMachine):
         prices=st.tuples(st.integers(1, 1500), st.integers(1, 1500)),
         opening=st.lists(st.tuples(members, cents, pauses, baskets), min_size=1, max_size=4),
         earning=earning_rule_sets,
+        checkin=checkin_rules,
+        review=review_rules,
     )
-    def open_the_program(self, rules, start, stock, limit, prices, opening, earning):
-        """Rules, earning rules, a clock, two reward items, and the first purchases, so
-        members have points."""
+    def open_the_program(
+        self, rules, start, stock, limit, prices, opening, earning, checkin, review
+    ):
+        """Rules, earning rules, event rules, a clock, two reward items, and the first
+        purchases, so members have points."""
         self.traveller = time_machine.travel(start, tick=False)
         self.clock = self.traveller.start()
         self.set_rules(rules)
         self.manager_sets_the_earning_rules(earning)
+        self.set_event_rules({CHECKIN: checkin, REVIEW: review})
         for name, points, item_stock, item_limit in (
             ("Scarce mug", prices[0], stock, limit),
             ("Tote bag", prices[1], None, None),
@@ -447,6 +508,30 @@ class LedgerMachine(RuleBasedStateMachine):
             self.stock.append(item_stock)
             self.limits.append(item_limit)
         return multiple(*(self.record_purchase(*purchase) for purchase in opening))
+
+    def set_event_rules(self, rules: dict[str, EventRuleModel]) -> None:
+        """The manager turns these event rules on (the check-in's is the program's own,
+        from a migration) and the undeclared type has none."""
+        for event_type, drawn in rules.items():
+            EventRule.objects.update_or_create(
+                event_type=event_type,
+                defaults={
+                    "name_en": event_type,
+                    "name_zh": event_type,
+                    "points": drawn.points,
+                    "streak_points": list(drawn.streak_table),
+                    "is_active": True,
+                    "starts_at": None,
+                    "ends_at": None,
+                    "limit_per_member": drawn.limit,
+                    "limit_period": drawn.period,
+                    "budget_points": drawn.budget,
+                    "points_awarded": 0,
+                },
+            )
+            self.event_awarded[event_type] = 0
+        EventRule.objects.filter(event_type=UNDECLARED).delete()
+        self.event_rules = rules
 
     @rule(later=clock_steps, rules=program_rules)
     def staff_change_the_rules(self, later, rules):
@@ -1028,6 +1113,98 @@ class LedgerMachine(RuleBasedStateMachine):
         if expect(outcome, refusals, f"rejection of a {adjustment.status} adjustment"):
             adjustment.status = Adjustment.Status.REJECTED
 
+    # --- Events ---------------------------------------------------------------------------
+
+    @precondition(has_members)
+    @rule(who=members, run=checkin_runs)
+    def check_in_day_after_day(self, who, run):
+        """A member checks in in the app, day after day or not; a second check-in the
+        same day answers the first."""
+        phone = self.phone_of(who)
+        member_id = self.accounts[phone].member_id
+        for later in run:
+            self.clock.shift(later)
+            self.event_recorded(
+                phone,
+                (CHECKIN, self.today().isoformat()),
+                lambda: checkin_record(member_id=member_id, at=self.now()),
+            )
+
+    @precondition(has_members)
+    @rule(who=members, events=reported_events)
+    def storefront_reports_events(self, who, events):
+        """A storefront reports a member's events; of their few external ids, many come
+        again. A type the merchant never declared is refused and recorded nowhere."""
+        phone = self.phone_of(who)
+        for event_type, number, later in events:
+            self.clock.shift(later)
+            report = {
+                "store": self.store,
+                "phone": phone,
+                "event_type": event_type,
+                "external_id": f"EV-{number}",
+                "occurred_at": self.now(),
+            }
+            if event_type == UNDECLARED:
+                outcome = attempt(store_event_record, **report)
+                expect(outcome, {"unknown_event_type"}, f"{event_type} reported")
+                continue
+            self.event_recorded(
+                phone,
+                (event_type, report["external_id"]),
+                lambda report=report: store_event_record(**report),
+            )
+
+    @rule(on=st.booleans())
+    def manager_switches_the_review_rule(self, on):
+        """The review's rule is switched off (its events are recorded with nothing) or on."""
+        EventRule.objects.filter(event_type=REVIEW).update(is_active=on)
+        self.event_rules[REVIEW] = replace(self.event_rules[REVIEW], on=on)
+
+    def event_recorded(self, phone: str, key: tuple[str, str], record) -> None:
+        """Record the event by calling `record`: the first time, what the model says it
+        pays, credited as a new lot; again, the first record (and the model moves
+        nothing, so the invariants after the step find anything the retry moved)."""
+        account = self.account(phone)
+        event_type, _external_id = key
+        event, new = record()
+        first = self.event_models.get((phone, *key))
+        if first is not None:
+            assert not new, f"{key} of {phone} sent again was recorded anew"
+            assert (event.points, event.outcome) == (first.points, first.outcome)
+            return
+        assert new, f"{key} of {phone} answered a record the model has not seen"
+        day = self.today()
+        earlier = [e for (p, *_key), e in self.event_models.items() if p == phone]
+        streak = None
+        if event_type == CHECKIN:
+            checkins = {e.day: e for e in earlier if e.event_type == CHECKIN}
+            streak = model.checkin_streak(checkins, day)
+        event_rule = self.event_rules.get(event_type)
+        points, outcome = model.event_payment(
+            event_rule,
+            earlier=earlier,
+            event_type=event_type,
+            day=day,
+            streak=streak,
+            daily_cap=self.rules.bonus_daily_cap,
+            awarded=self.event_awarded.get(event_type, 0),
+        )
+        assert (event.points, event.outcome, event.streak) == (points, outcome, streak), (
+            f"{key} of {phone} on {day}: {event.points} ({event.outcome}, streak "
+            f"{event.streak}), the model says {points} ({outcome}, streak {streak})"
+        )
+        self.event_models[(phone, *key)] = EventModel(event_type, day, points, outcome, streak)
+        if points:
+            account.credit(
+                kind=model.EVENT,
+                points=points,
+                expires_at=self.expiry_now(),
+                lot_id=lot_of_entry(event.entry_id),
+            )
+            if event_rule.budget is not None:
+                self.event_awarded[event_type] += points
+
     # --- The clock and the expiry job ----------------------------------------------------
 
     @rule(days=st.integers(0, 40), seconds=st.sampled_from([-1, 0, 1]))
@@ -1178,6 +1355,22 @@ class LedgerMachine(RuleBasedStateMachine):
             EarningRule.objects.filter(pk__in=self.awarded).values_list("pk", "points_awarded")
         )
         assert awarded == self.awarded, f"budgets awarded {awarded}, model {self.awarded}"
+
+        events = {
+            (phones[member_id], event_type, external_id): EventModel(event_type, *rest)
+            for member_id, event_type, external_id, *rest in MemberEvent.objects.values_list(
+                "member_id", "event_type", "external_id", "local_day", "points", "outcome", "streak"
+            )
+        }
+        assert events == self.event_models, f"events {events}, model {self.event_models}"
+        event_awarded = dict(
+            EventRule.objects.filter(event_type__in=self.event_awarded).values_list(
+                "event_type", "points_awarded"
+            )
+        )
+        assert event_awarded == self.event_awarded, (
+            f"event budgets awarded {event_awarded}, model {self.event_awarded}"
+        )
 
 
 MACHINE_SETTINGS = settings(

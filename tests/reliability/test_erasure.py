@@ -1,8 +1,10 @@
 """Erasure of a customer: the phone, the name, the SMS codes and texts and the tokens
-go; the ledger stays under the member's id and the merchant's totals do not move.
-Through the service, `manage.py erase_customer` and the members' admin action."""
+go; the ledger and the member's events stay under the member's id and the merchant's
+totals do not move. Through the service, `manage.py erase_customer` and the members'
+admin action."""
 
 import logging
+import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -17,15 +19,17 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import SmsCode, SmsCodeRequest, SmsMessage, User
-from accounts.services import sms_code_request, tokens_for
+from accounts.services import sms_code_request, tokens_for, user_signup
 from accounts.sms.delivery import sms_enqueue
 from core.errors import AppError
 from loyalty.models import (
+    EventRule,
     ExpiryReminder,
     IdempotentRequest,
     LedgerEntry,
     Lot,
     Member,
+    MemberEvent,
     Purchase,
     Redemption,
 )
@@ -46,6 +50,7 @@ PHONE = "+8613800138000"
 MASKED = "+86138****8000"
 OTHER_PHONE = "+8613900139000"
 MEMBERS = "/admin/loyalty/member/"
+CODE = re.compile(r"\b[0-9]{6}\b")
 
 
 @pytest.fixture(autouse=True)
@@ -169,6 +174,51 @@ def test_a_new_purchase_with_the_phone_starts_a_new_member(customer, store):
     assert new_member.pk != customer.pk
     assert new_member.balance == 30
     assert Member.objects.get(pk=customer.pk).balance == customer.balance
+    assert_ledger_consistent()
+
+
+@pytest.fixture
+def sign_up(settings, django_capture_on_commit_callbacks, sms_outbox):
+    """A customer signs up as in the app: a code by text, then the account. Returns
+    the new member."""
+    settings.SMS_CAP_PER_PHONE_PER_MINUTE = 2
+
+    def sign_up(phone: str) -> Member:
+        sent_before = len(sms_outbox)
+        with django_capture_on_commit_callbacks(execute=True):
+            sms_code_request(phone=phone, purpose="signup", client_ip="203.0.113.5")
+        [text] = sms_outbox[sent_before:]
+        code = CODE.search(text["body"]).group()
+        user_signup(phone=phone, code=code, password="a long passphrase 2026")
+        return Member.objects.get(phone=phone)
+
+    return sign_up
+
+
+def test_signing_up_again_after_erasure_pays_no_second_signup_bonus(db, sign_up):
+    # The program's sign-up rule (a migration makes it, switched off), turned on
+    EventRule.objects.update_or_create(
+        event_type=EventRule.BuiltIn.SIGNUP,
+        defaults={"name_en": "Sign-up", "name_zh": "注册", "points": 100, "is_active": True},
+    )
+    first = sign_up(PHONE)
+    assert first.balance == 100
+
+    customer_erase(member_id=first.pk)
+    again = sign_up(PHONE)
+
+    # A new member, whose sign-up is recorded with nothing paid and why
+    assert again.pk != first.pk
+    assert again.balance == 0
+    assert list(again.events.values_list("event_type", "points", "outcome")) == [
+        ("signup", 0, MemberEvent.Outcome.ALREADY_PAID)
+    ]
+    # The erased member keeps its event and the points it paid
+    first.refresh_from_db()
+    assert first.balance == 100
+    assert list(first.events.values_list("event_type", "points", "outcome")) == [
+        ("signup", 100, MemberEvent.Outcome.PAID)
+    ]
     assert_ledger_consistent()
 
 
