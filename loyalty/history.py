@@ -60,7 +60,7 @@ def entry_description(
     if kind == EntryKind.EXPIRE:
         return _("Expired")
     if kind == EntryKind.EVENT:
-        return _event_description(reason, event_names)
+        return event_description(reason, event_names)
     raise ValueError(f"No description for entries of kind {kind!r}")
 
 
@@ -72,7 +72,7 @@ def _released_description(*, order: str, outcome: str) -> str:
     return _("Given back: the discount on order %(order)s was cancelled") % {"order": order}
 
 
-def _event_description(reason: str, names: dict[str, str]) -> str:
+def event_description(reason: str, names: dict[str, str]) -> str:
     """The event's rule by name; a check-in with its day of the streak (the entry's
     reason is the event type, and a check-in's `checkin: <day>`)."""
     event_type, _sep, streak = reason.partition(": ")

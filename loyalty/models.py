@@ -82,7 +82,8 @@ class Program(models.Model):
         blank=True,
         help_text=_(
             "The most points a member may earn in a day from events (sign-up, birthday, "
-            "check-in and the storefront's events), all added up. Empty: no cap."
+            "profile completed, check-in and the storefront's events), all added up. "
+            "Empty: no cap."
         ),
     )
     # Raised by every change of the earning rules, so a process that remembers them
@@ -689,7 +690,9 @@ class EventRule(models.Model):
     points = models.PositiveIntegerField(
         _("points"),
         validators=[MinValueValidator(1)],
-        help_text=_("For a check-in, what a day beyond the streak table earns, if it is empty."),
+        help_text=_(
+            "What the event earns. A check-in with a streak table earns the table's points instead."
+        ),
     )
     streak_points = ArrayField(
         models.PositiveIntegerField(validators=[MinValueValidator(1)]),
@@ -759,7 +762,10 @@ class MemberEvent(models.Model):
         PAID = "paid", _("paid")
         CAPPED = "capped", _("paid in part: the daily cap on bonus points")
         NOT_RUNNING = "not_running", _("nothing: no rule for it is running")
-        LIMIT_REACHED = "limit_reached", _("nothing: the member has had it as often as it allows")
+        LIMIT_REACHED = (
+            "limit_reached",
+            _("nothing: the member reached the rule's limit for this period"),
+        )
         BUDGET_SPENT = "budget_spent", _("nothing: the rule's budget of points is spent")
         DAILY_CAP = "daily_cap", _("nothing: the member's daily cap on bonus points is reached")
         ALREADY_PAID = "already_paid", _("nothing: this phone had its sign-up bonus before")
@@ -787,7 +793,13 @@ class MemberEvent(models.Model):
     occurred_at = models.DateTimeField(_("occurred at"))
     # The merchant's local day it was recorded on: the day of the limits, the daily cap
     # and the check-in streak.
-    local_day = models.DateField(_("day"))
+    local_day = models.DateField(
+        _("day recorded"),
+        help_text=_(
+            "The day, in the shop's time zone, the event was recorded: the day its limits "
+            "and the daily cap count, whenever it occurred."
+        ),
+    )
     points = models.BigIntegerField(_("points"))
     outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
     streak = models.PositiveSmallIntegerField(_("streak (days running)"), null=True, blank=True)
@@ -818,7 +830,8 @@ class MemberEvent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.event_type} {self.external_id}: {self.points:+d}"
+        name = self.rule.name if self.rule_id else self.event_type
+        return f"{name} {self.external_id}: {self.points:+d}"
 
 
 class SignupBonusPaid(models.Model):

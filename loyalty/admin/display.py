@@ -16,6 +16,7 @@ from accounts.phones import mask_phone
 from catalog.services import CANCELLED_REASON as REWARD_ORDER_CANCELLED_REASON
 from core.admin import ReadOnlyAdmin
 from core.converters import row_id
+from loyalty.history import event_description
 from loyalty.models import (
     Adjustment,
     LedgerEntry,
@@ -72,7 +73,19 @@ def entry_reason(entry: LedgerEntry) -> str:
             return f"{Adjustment.Reason(code).label}: {note}"
     if entry.kind == LedgerEntry.Kind.REWARD_CANCEL and reason == REWARD_ORDER_CANCELLED_REASON:
         return gettext("reward order cancelled")
+    if entry.kind == LedgerEntry.Kind.EVENT:
+        return _entry_event_described(entry)
     return reason
+
+
+def _entry_event_described(entry: LedgerEntry) -> str:
+    """The event an entry paid, as the customer's history says it: its rule's name, and
+    a check-in's day of the streak. Callers select the event and its rule with the entry."""
+    try:
+        event = entry.event
+    except MemberEvent.DoesNotExist:
+        return entry.reason
+    return event_description(entry.reason, {event.event_type: event_name(event)})
 
 
 def event_name(event: MemberEvent) -> str:

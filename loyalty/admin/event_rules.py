@@ -235,7 +235,7 @@ class EventRuleAdmin(admin.ModelAdmin):
     def switched_on(self, rule):
         return yes_no_icon(rule.is_active)
 
-    @admin.display(description=_("limit per member"))
+    @admin.display(description=_("times per member"))
     def limit(self, rule):
         if rule.limit_per_member is None:
             return self.get_empty_value_display()

@@ -54,7 +54,8 @@ class LedgerEntryAdmin(MemberRecordAdmin):
     )
     list_filter = (MemberFilter, "kind", "store")
     search_fields = ("member__phone", "reference")
-    list_select_related = ("member", "store", "staff_user")
+    # An event entry says which event in words, by its event's rule.
+    list_select_related = ("member", "store", "staff_user", "event__rule")
     fields = (
         "created_at",
         "member_link",

@@ -167,7 +167,8 @@ class MemberAdmin(PhoneSearchMixin, ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _member_page(self, request, member: Member) -> dict:
-        entries = member.entries.select_related("store", "staff_user").order_by("-id")
+        entries = member.entries.select_related("store", "staff_user", "event__rule")
+        entries = entries.order_by("-id")
         adjustments = member.adjustments.select_related("requested_by", "decided_by")
         events = member.events.select_related("rule", "store")
         open_lots = member.lots.filter(remaining__gt=0)

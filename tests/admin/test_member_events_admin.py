@@ -10,7 +10,7 @@ import time_machine
 
 from accounts.models import User
 from accounts.phones import mask_phone
-from loyalty.models import EventRule, Member, MemberEvent, Program
+from loyalty.models import EventRule, LedgerEntry, Member, MemberEvent, Program
 from loyalty.services.events import EventReport, checkin_record, event_record
 from tests.admin import CLERK_PERMISSIONS, changelist, list_rows, staff_member
 from tests.factories import earn
@@ -192,3 +192,21 @@ def test_staff_who_may_not_see_members_see_no_events(client, member, checkin_on)
     client.force_login(staff_member("+8613900000002", "view_store"))
 
     assert client.get(EVENTS).status_code == 403
+
+
+def test_the_ledger_says_which_event_paid_in_words_in_the_clerks_language(
+    clerk_client, member, checkin_on
+):
+    EventRule.objects.filter(event_type="checkin").update(name_zh="每日签到")
+    check_in(member, 0)
+    check_in(member, 1)
+    entries = f"{changelist(LedgerEntry)}?member={member.pk}&kind=event"
+
+    english = list_rows(clerk_client.get(entries))
+    chinese = list_rows(clerk_client.get(entries, HTTP_ACCEPT_LANGUAGE="zh-hans"))
+
+    assert [row["reason_label"] for row in english] == [
+        "Daily check-in, day 2 of the streak",
+        "Daily check-in, day 1 of the streak",
+    ]
+    assert chinese[0]["reason_label"] == "每日签到，连续第 2 天"

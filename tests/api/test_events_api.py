@@ -196,7 +196,7 @@ def test_the_customer_sees_each_event_and_why_one_paid_nothing(store, customer, 
         "points": 0,
         "outcome": "limit_reached",
     }
-    assert second["outcome_text"] == "nothing: the member has had it as often as it allows"
+    assert second["outcome_text"] == "nothing: the member reached the rule's limit for this period"
     assert (second["occurred_at"], second["created_at"]) == ("2026-11-23T10:00:00+08:00",) * 2
     assert (first["external_id"], first["points"], first["outcome"]) == ("REVIEW-1", 20, "paid")
     assert balance() == 20
