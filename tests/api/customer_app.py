@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import tokens_for
+from loyalty.models import EventRule
 from loyalty.services.members import member_link_user
 
 PHONE = "+8613800138000"
@@ -21,3 +22,11 @@ def app(user, **headers) -> APIClient:
     client = APIClient(**headers)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access']}")
     return client
+
+
+def built_in_rule_on(event_type: str) -> EventRule:
+    """One of the program's own event rules, as the migration made it, switched on."""
+    rule = EventRule.objects.get(event_type=event_type)
+    rule.is_active = True
+    rule.save(update_fields=["is_active"])
+    return rule

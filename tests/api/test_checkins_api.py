@@ -9,7 +9,7 @@ import time_machine
 
 from accounts.models import User
 from loyalty.models import EventRule, Member, MemberEvent
-from tests.api.customer_app import PHONE, app, customer_signed_up
+from tests.api.customer_app import PHONE, app, built_in_rule_on
 
 pytestmark = pytest.mark.django_db
 
@@ -26,15 +26,7 @@ def at(*args):
 def checkin_on():
     """The program's check-in as the migration made it (5,5,10,5,5,5,50, once a day),
     switched on."""
-    rule = EventRule.objects.get(event_type=EventRule.BuiltIn.CHECKIN)
-    rule.is_active = True
-    rule.save(update_fields=["is_active"])
-    return rule
-
-
-@pytest.fixture
-def customer():
-    return customer_signed_up()
+    return built_in_rule_on(EventRule.BuiltIn.CHECKIN)
 
 
 def check_in(user, **headers):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from loyalty.models import EventRule, LedgerEntry, Member, MemberEvent
 from loyalty.services.events import checkin_record, store_event_record
-from tests.api.customer_app import PHONE, app, customer_signed_up
+from tests.api.customer_app import PHONE, app, built_in_rule_on
 
 pytestmark = pytest.mark.django_db
 
@@ -37,11 +37,6 @@ def review_rule():
     return EventRule.objects.create(
         event_type="review_written", name_en="Review written", name_zh="写评价", points=20
     )
-
-
-@pytest.fixture
-def customer():
-    return customer_signed_up()
 
 
 def balance() -> int:
@@ -86,9 +81,7 @@ def test_a_repeat_with_another_time_answers_the_first_record(store_client, revie
 
 @pytest.mark.parametrize("event_type", ["signup", "birthday", "profile_completed", "checkin"])
 def test_the_programs_own_events_are_not_for_a_store_to_report(store_client, customer, event_type):
-    rule = EventRule.objects.get(event_type=event_type)
-    rule.is_active = True
-    rule.save(update_fields=["is_active"])
+    built_in_rule_on(event_type)
     before = MemberEvent.objects.count()
 
     response = store_client.post(EVENTS_URL, {**REVIEW, "type": event_type}, format="json")

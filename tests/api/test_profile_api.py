@@ -12,7 +12,7 @@ import time_machine
 from accounts.models import User
 from loyalty.models import EventRule, Member
 from loyalty.services.birthdays import birthday_bonuses_pay
-from tests.api.customer_app import PHONE, app, customer_signed_up
+from tests.api.customer_app import PHONE, app, built_in_rule_on
 
 pytestmark = pytest.mark.django_db
 
@@ -24,18 +24,6 @@ MAY_17 = {"month": 5, "day": 17, "year": 1990}
 def at(*args):
     """Freeze the clock at a wall-clock time in the merchant's zone."""
     return time_machine.travel(datetime(*args, tzinfo=SHANGHAI), tick=False)
-
-
-def rule_on(event_type: str) -> EventRule:
-    rule = EventRule.objects.get(event_type=event_type)
-    rule.is_active = True
-    rule.save(update_fields=["is_active"])
-    return rule
-
-
-@pytest.fixture
-def customer():
-    return customer_signed_up()
 
 
 def patch(user, body, **headers):
@@ -145,7 +133,7 @@ def test_a_birthday_set_less_than_30_days_before_it_earns_nothing_that_year(
     customer, set_on, points, outcome
 ):
     # Given the birthday bonus on, and a birthday on 17 May set 30 or 29 days before it
-    rule_on(EventRule.BuiltIn.BIRTHDAY)
+    built_in_rule_on(EventRule.BuiltIn.BIRTHDAY)
     with at(*set_on, 10, 0):
         patch(customer, {"birthday": MAY_17})
 
@@ -162,7 +150,7 @@ def test_a_birthday_set_less_than_30_days_before_it_earns_nothing_that_year(
 
 
 def test_a_birthday_set_late_is_paid_the_next_year(customer):
-    rule_on(EventRule.BuiltIn.BIRTHDAY)
+    built_in_rule_on(EventRule.BuiltIn.BIRTHDAY)
     with at(2026, 5, 1, 10, 0):
         patch(customer, {"birthday": MAY_17})
     with at(2026, 5, 17, 0, 30):
@@ -180,7 +168,7 @@ def test_a_birthday_set_late_is_paid_the_next_year(customer):
 
 def test_the_profile_completed_bonus_is_paid_once(customer):
     # Given the profile-completed bonus on (50 points)
-    rule_on(EventRule.BuiltIn.PROFILE_COMPLETED)
+    built_in_rule_on(EventRule.BuiltIn.PROFILE_COMPLETED)
 
     # When the customer gives a name, then a birthday, then changes the name
     named = patch(customer, {"name": "Li Wei"}).json()
