@@ -447,7 +447,26 @@ class PurchaseLine(models.Model):
         return self.line_id
 
 
-class EarningRule(models.Model):
+class NamedInEnglishAndChinese(models.Model):
+    """A rule that staff name in both languages, and that is read in the one spoken."""
+
+    name_en = models.CharField(_("name in English"), max_length=100)
+    name_zh = models.CharField(_("name in Chinese"), max_length=100)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The rule's name in the language being spoken."""
+        chinese = (get_language() or "").startswith("zh")
+        return self.name_zh if chinese and self.name_zh else self.name_en
+
+
+class EarningRule(NamedInEnglishAndChinese):
     """An exclusion that earns nothing, or a promotion that earns more: the conditions
     and the reward a manager sets up. loyalty/earning.py evaluates them."""
 
@@ -471,8 +490,6 @@ class EarningRule(models.Model):
         SATURDAY = 6, _("Saturday")
         SUNDAY = 7, _("Sunday")
 
-    name_en = models.CharField(_("name in English"), max_length=100)
-    name_zh = models.CharField(_("name in Chinese"), max_length=100)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     is_active = models.BooleanField(_("on"), default=True)
     priority = models.SmallIntegerField(
@@ -555,15 +572,6 @@ class EarningRule(models.Model):
                 condition=Q(points_awarded__gte=0), name="earning_rule_awarded_not_negative"
             ),
         ]
-
-    def __str__(self):
-        return self.name
-
-    @property
-    def name(self) -> str:
-        """The rule's name in the language being spoken."""
-        chinese = (get_language() or "").startswith("zh")
-        return self.name_zh if chinese and self.name_zh else self.name_en
 
 
 class EarnPart(models.Model):
@@ -661,7 +669,7 @@ class RuleUse(models.Model):
         return f"{self.period_start}: {self.uses}"
 
 
-class EventRule(models.Model):
+class EventRule(NamedInEnglishAndChinese):
     """What a member earns for an event other than a purchase: one rule per event type.
 
     The built-in types are the ones this program reports itself; a custom type is any
@@ -685,8 +693,6 @@ class EventRule(models.Model):
             "other slug (review_written, app_installed) is an event the storefront reports."
         ),
     )
-    name_en = models.CharField(_("name in English"), max_length=100)
-    name_zh = models.CharField(_("name in Chinese"), max_length=100)
     points = models.PositiveIntegerField(
         _("points"),
         validators=[MinValueValidator(1)],
@@ -738,15 +744,6 @@ class EventRule(models.Model):
                 condition=Q(points_awarded__gte=0), name="event_rule_awarded_not_negative"
             ),
         ]
-
-    def __str__(self):
-        return self.name
-
-    @property
-    def name(self) -> str:
-        """The rule's name in the language being spoken."""
-        chinese = (get_language() or "").startswith("zh")
-        return self.name_zh if chinese and self.name_zh else self.name_en
 
     @property
     def is_built_in(self) -> bool:
