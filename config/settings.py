@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "config.apps.ProjectConfig",
     "loyalty",
     "catalog",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
