@@ -123,12 +123,13 @@ def _answer_start(response) -> bytes:
 
 
 def _failure_text(failure: Exception, timed_out: bool, seconds: int) -> str:
+    # Before the timeouts: urllib3's NewConnectionError is a kind of ConnectTimeoutError.
+    if isinstance(failure, urllib3.exceptions.NewConnectionError) and not timed_out:
+        return gettext("could not connect: %(reason)s") % {"reason": _reason(failure)}
     if timed_out or isinstance(failure, (urllib3.exceptions.TimeoutError, TimeoutError)):
         return gettext("timed out after %(seconds)s s") % {"seconds": seconds}
     if isinstance(failure, urllib3.exceptions.SSLError):
         return gettext("TLS failed: %(reason)s") % {"reason": _reason(failure)}
-    if isinstance(failure, urllib3.exceptions.NewConnectionError):
-        return gettext("could not connect: %(reason)s") % {"reason": _reason(failure)}
     return gettext("the connection failed: %(reason)s") % {"reason": _reason(failure)}
 
 
@@ -162,14 +163,14 @@ def _checked_address(host: str, port: int) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise Refused(gettext("refused: %(host)s could not be resolved") % {"host": host}) from None
+        raise Refused(gettext("could not resolve %(host)s") % {"host": host}) from None
     addresses = []
     for _family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0].split("%")[0])
         _refuse_unless_allowed(address)
         addresses.append(str(address))
     if not addresses:
-        raise Refused(gettext("refused: %(host)s could not be resolved") % {"host": host})
+        raise Refused(gettext("could not resolve %(host)s") % {"host": host})
     return addresses[0]
 
 
