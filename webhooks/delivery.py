@@ -83,13 +83,12 @@ def events_fan_out(*, chunk_size: int = FAN_OUT_CHUNK_SIZE) -> int:
     so this one returns at once; the beat's sweep runs again whatever is left over."""
     events = 0
     while True:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FAN_OUT_LOCK_KEY])
-                if not cursor.fetchone()[0]:
-                    return events
-                cursor.execute(_FAN_OUT_CHUNK, {"limit": chunk_size, "now": timezone.now()})
-                chunk = cursor.fetchone()[0]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FAN_OUT_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                return events
+            cursor.execute(_FAN_OUT_CHUNK, {"limit": chunk_size, "now": timezone.now()})
+            chunk = cursor.fetchone()[0]
         events += chunk
         if chunk < chunk_size:
             return events
@@ -110,8 +109,7 @@ def delivery_body(*, event: Event, endpoint: Endpoint) -> bytes:
     payload = {
         "type": event.type,
         "timestamp": event.created_at.astimezone(UTC).isoformat(),
-        "data": {"id": event.webhook_id, "sequence": event.sequence, "member": member}
-        | event.data,
+        "data": {"id": event.webhook_id, "sequence": event.sequence, "member": member} | event.data,
     }
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -122,8 +120,10 @@ def delivery_headers(
     """Standard Webhooks' headers for one try at `at`, signed with the endpoint's
     secret and, while a rotation's grace lasts, with its previous one too."""
     secrets = [endpoint.secret]
-    if endpoint.previous_secret and endpoint.previous_secret_until and (
-        endpoint.previous_secret_until > at
+    if (
+        endpoint.previous_secret
+        and endpoint.previous_secret_until
+        and (endpoint.previous_secret_until > at)
     ):
         secrets.append(endpoint.previous_secret)
     signatures = [Webhook(secret).sign(webhook_id, at, body) for secret in secrets]

@@ -8,6 +8,7 @@ send the worker to a private one), nothing is retried inside a try, the whole tr
 one deadline however slowly the answer drips, and only the start of the answer is read.
 """
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -229,10 +230,8 @@ class _DeadlineMixin:
 
 
 def _shut(sock) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class _HTTPPool(_DeadlineMixin, urllib3.HTTPConnectionPool):

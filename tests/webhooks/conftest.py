@@ -40,6 +40,4 @@ def emit(member_id: int, **data) -> None:
     the points services do."""
     with transaction.atomic():
         member_lock(member_id)
-        event_emit(
-            member_id=member_id, type=EventType.POINTS_ADJUSTED, data={"balance": 0, **data}
-        )
+        event_emit(member_id=member_id, type=EventType.POINTS_ADJUSTED, data={"balance": 0, **data})

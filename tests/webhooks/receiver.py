@@ -1,6 +1,7 @@
 """A real HTTP receiver on 127.0.0.1, in a thread of the test: it records every request
 and answers as the test told it to, one planned answer per request, then 200."""
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -57,10 +58,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         headers = {name.lower(): value for name, value in self.headers.items()}
         answer = self.server.receiver.record(Received(self.path, headers, body))
-        try:
+        # The sender hangs up on a hanging or endless answer, as it should.
+        with contextlib.suppress(OSError):
             getattr(self, f"_answer_{answer}", self._answer_status)(answer)
-        except OSError:
-            pass  # The sender hung up, as it should from a hanging or endless answer.
 
     def _answer_status(self, status):
         text = f"answered {status}".encode()

@@ -12,6 +12,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.webhooks.conftest import emit
+from webhooks import tasks
 from webhooks.delivery import MAX_TRIES, events_fan_out
 from webhooks.models import Delivery, Endpoint, Event, secret_new
 from webhooks.tasks import deliveries_send
@@ -261,3 +262,16 @@ def test_an_event_whose_transaction_rolled_back_is_never_sent(endpoint, receiver
 
     [request] = receiver.requests
     assert json.loads(request.body)["data"]["points"] == 2
+
+
+def test_a_lane_waiting_in_the_queue_is_queued_once_however_often_the_sending_is_kicked(
+    endpoint, member, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(tasks.lane_send, "delay", lambda *lane: queued.append(lane))
+    emit(member.pk)
+
+    deliveries_send()
+    deliveries_send()
+
+    assert queued == [(endpoint.pk, member.pk)]
