@@ -39,7 +39,7 @@ class TryResult:
     excerpt: str = ""
 
 
-class Refused(Exception):
+class TryFailed(Exception):
     """The try was not made, or was given up: the message says why, for staff."""
 
 
@@ -49,8 +49,8 @@ def endpoint_post(*, url: str, body: bytes, headers: dict[str, str]) -> TryResul
     clock = time.monotonic()
     try:
         status_code, error, excerpt = _post(url=url, body=body, headers=headers, clock=clock)
-    except Refused as refusal:
-        status_code, error, excerpt = None, str(refusal), ""
+    except TryFailed as failure:
+        status_code, error, excerpt = None, str(failure), ""
     return TryResult(
         started_at=started_at,
         duration_ms=round((time.monotonic() - clock) * 1000),
@@ -60,25 +60,43 @@ def endpoint_post(*, url: str, body: bytes, headers: dict[str, str]) -> TryResul
     )
 
 
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
+
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _target(url: str) -> _Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise TryFailed(gettext("refused: the URL is not valid")) from None
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and settings.WEBHOOKS_ALLOW_HTTP):
+        raise TryFailed(gettext("refused: only https URLs are allowed"))
+    if not parts.hostname:
+        raise TryFailed(gettext("refused: the URL has no host"))
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target(scheme, parts.hostname, port or DEFAULT_PORTS[scheme], path)
+
+
 def _post(*, url: str, body: bytes, headers: dict, clock: float) -> tuple[int, str, str]:
     seconds = settings.WEBHOOKS_TIMEOUT_SECONDS
     deadline = clock + seconds
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and settings.WEBHOOKS_ALLOW_HTTP):
-        raise Refused(gettext("refused: only https URLs are allowed"))
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise Refused(gettext("refused: the URL's port is not a number")) from None
-    host = parts.hostname
-    if not host:
-        raise Refused(gettext("refused: the URL has no host"))
-    address = _checked_address(host, port)
-    pool = _pool(scheme=scheme, address=address, host=host, port=port, deadline=deadline)
-    default_port = 443 if scheme == "https" else 80
-    host_header = _bracketed(host) if port == default_port else f"{_bracketed(host)}:{port}"
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = _target(url)
+    address = _checked_address(target.host, target.port)
+    pool = _pool(target=target, address=address, deadline=deadline)
     # A drip of bytes resets a socket's timeout at each one: this timer ends the try at
     # the deadline whatever the socket is doing, by shutting it down.
     watchdog = threading.Timer(max(deadline - time.monotonic(), 0), pool.deadline_reached)
@@ -87,9 +105,9 @@ def _post(*, url: str, body: bytes, headers: dict, clock: float) -> tuple[int, s
     try:
         response = pool.urlopen(
             "POST",
-            path,
+            target.path,
             body=body,
-            headers={**headers, "Host": host_header},
+            headers={**headers, "Host": target.host_header},
             redirect=False,
             retries=False,
             preload_content=False,
@@ -99,12 +117,12 @@ def _post(*, url: str, body: bytes, headers: dict, clock: float) -> tuple[int, s
         answer = _answer_start(response)
         response.close()
     except (urllib3.exceptions.HTTPError, OSError) as failure:
-        raise Refused(_failure_text(failure, pool.timed_out, seconds)) from None
+        raise TryFailed(_failure_text(failure, pool.timed_out, seconds)) from None
     finally:
         watchdog.cancel()
         pool.close()
     if pool.timed_out:
-        raise Refused(gettext("timed out after %(seconds)s s") % {"seconds": seconds})
+        raise TryFailed(gettext("timed out after %(seconds)s s") % {"seconds": seconds})
     excerpt = answer[:EXCERPT_BYTES].decode("utf-8", errors="replace")
     error = ""
     if 300 <= response.status < 400:
@@ -147,14 +165,14 @@ def _reason(failure: Exception) -> str:
 def _refusal_texts():
     """Why an address is refused, the first that applies, in this order."""
     return [
-        ("is_unspecified", gettext("refused: %(address)s is an unspecified address")),
-        ("is_loopback", gettext("refused: %(address)s is a loopback address")),
-        ("is_link_local", gettext("refused: %(address)s is a link-local address")),
-        ("is_multicast", gettext("refused: %(address)s is a multicast address")),
-        ("is_reserved", gettext("refused: %(address)s is a reserved address")),
-        ("is_private", gettext("refused: %(address)s is a private address")),
+        (lambda a: a.is_unspecified, gettext("refused: %(address)s is an unspecified address")),
+        (lambda a: a.is_loopback, gettext("refused: %(address)s is a loopback address")),
+        (lambda a: a.is_link_local, gettext("refused: %(address)s is a link-local address")),
+        (lambda a: a.is_multicast, gettext("refused: %(address)s is a multicast address")),
+        (lambda a: a.is_reserved, gettext("refused: %(address)s is a reserved address")),
+        (lambda a: a.is_private, gettext("refused: %(address)s is a private address")),
         # Left: shared address space (100.64.0.0/10) and the like, public to nobody.
-        ("is_not_global", gettext("refused: %(address)s is not a public address")),
+        (lambda a: not a.is_global, gettext("refused: %(address)s is not a public address")),
     ]
 
 
@@ -164,14 +182,14 @@ def _checked_address(host: str, port: int) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise Refused(gettext("could not resolve %(host)s") % {"host": host}) from None
+        raise TryFailed(gettext("could not resolve %(host)s") % {"host": host}) from None
     addresses = []
     for _family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0].split("%")[0])
         _refuse_unless_allowed(address)
         addresses.append(str(address))
     if not addresses:
-        raise Refused(gettext("could not resolve %(host)s") % {"host": host})
+        raise TryFailed(gettext("could not resolve %(host)s") % {"host": host})
     return addresses[0]
 
 
@@ -181,12 +199,9 @@ def _refuse_unless_allowed(address) -> None:
         address = mapped
     if any(address in network for network in _allowed_networks()):
         return
-    for attribute, text in _refusal_texts():
-        refused = (
-            not address.is_global if attribute == "is_not_global" else getattr(address, attribute)
-        )
-        if refused:
-            raise Refused(text % {"address": address})
+    for applies, text in _refusal_texts():
+        if applies(address):
+            raise TryFailed(text % {"address": address})
 
 
 def _allowed_networks():
@@ -194,10 +209,6 @@ def _allowed_networks():
         ipaddress.ip_network(network, strict=False)
         for network in settings.WEBHOOKS_ALLOWED_NETWORKS
     ]
-
-
-def _bracketed(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 # --- The connection -----------------------------------------------------------------
@@ -242,15 +253,15 @@ class _HTTPSPool(_DeadlineMixin, urllib3.HTTPSConnectionPool):
     pass
 
 
-def _pool(*, scheme: str, address: str, host: str, port: int, deadline: float):
+def _pool(*, target: _Target, address: str, deadline: float):
     timeout = urllib3.Timeout(total=max(deadline - time.monotonic(), 0.001))
-    common = {"port": port, "maxsize": 1, "retries": False, "timeout": timeout}
-    if scheme == "https":
+    common = {"port": target.port, "maxsize": 1, "retries": False, "timeout": timeout}
+    if target.scheme == "https":
         # The connection goes to the checked address; the certificate must be the host's.
         pool = _HTTPSPool(
             address,
-            server_hostname=host,
-            assert_hostname=host,
+            server_hostname=target.host,
+            assert_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
             **common,
         )

@@ -1,6 +1,8 @@
 """One try to a real receiver: refused addresses and schemes, a bounded answer, and one
 deadline for the whole try however slowly the answer comes."""
 
+import socket
+
 import pytest
 
 from webhooks.sender import ANSWER_READ_BYTES, EXCERPT_BYTES, endpoint_post
@@ -84,3 +86,40 @@ def test_a_closed_port_is_a_connection_failure(settings):
 
     assert result.error.startswith("could not connect: ")
     assert "refused" in result.error.lower()
+
+
+def test_the_try_connects_to_the_address_it_checked_and_names_the_host(receiver, monkeypatch):
+    lookups = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "shop.example":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        # A rebinding name: the checked answer first, a private one on any second look.
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "10.0.0.5"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    port = receiver.server.server_port
+
+    result = post(f"http://shop.example:{port}/hook")
+
+    assert result.status_code == 200
+    assert lookups == ["shop.example"]
+    assert receiver.requests[0].headers["host"] == f"shop.example:{port}"
+
+
+def test_a_name_with_a_private_address_among_its_addresses_is_refused(receiver, monkeypatch):
+    def getaddrinfo(host, port, *args, **kwargs):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.168.1.9", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    result = post(f"http://shop.example:{receiver.server.server_port}/hook")
+
+    assert result.error == "refused: 192.168.1.9 is a private address"
+    assert receiver.requests == []
