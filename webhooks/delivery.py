@@ -106,10 +106,12 @@ def delivery_body(*, event: Event, endpoint: Endpoint) -> bytes:
             member["phone"] = (
                 Member.objects.filter(pk=event.member_id).values_list("phone", flat=True).first()
             )
+    envelope = {"id": event.webhook_id, "sequence": event.sequence, "member": member}
     payload = {
         "type": event.type,
         "timestamp": event.created_at.astimezone(UTC).isoformat(),
-        "data": {"id": event.webhook_id, "sequence": event.sequence, "member": member} | event.data,
+        # The envelope's keys come first, and no key of the event's data overrides them.
+        "data": envelope | event.data | envelope,
     }
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
