@@ -11,6 +11,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Sends what a kick after commit missed, retries that came due, and heads whose
+    # worker died mid-send once their lease runs out.
+    "send-webhooks": {
+        "task": "webhooks.tasks.deliveries_send",
+        "schedule": 30.0,
+    },
     "requeue-stranded-sms": {
         "task": "accounts.tasks.sms_requeue_stranded",
         "schedule": 60.0,

@@ -290,6 +290,15 @@ EXPIRY_REMINDER_HOUR = env.int("EXPIRY_REMINDER_HOUR", default=10)
 # Members per transaction of the reminder job.
 EXPIRY_REMINDER_CHUNK_SIZE = env.int("EXPIRY_REMINDER_CHUNK_SIZE", default=500)
 
+# --- Webhooks (docs/webhooks.md) -----------------------------------------------
+# Plain http only for a developer's own receiver; production endpoints are https.
+WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=DEBUG)
+# Networks a webhook may reach although they are private (a storefront on the same
+# LAN, say), as CIDR ranges: none by default, so no endpoint can probe the inside.
+WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
+# One try, connecting, sending and reading the answer, ends after this.
+WEBHOOKS_TIMEOUT_SECONDS = env.int("WEBHOOKS_TIMEOUT_SECONDS", default=15)
+
 # --- Logging ---------------------------------------------------------------
 # Every record ends in the root's one handler, whose filter masks phone numbers:
 # Django's, gunicorn's (once the app is loaded in its workers) and Celery's loggers

@@ -80,6 +80,13 @@ def _fresh_outbox_and_counters(settings):
 
 
 @pytest.fixture(autouse=True)
+def _webhooks_reach_the_test_receiver(settings):
+    """Test receivers listen on plain http at 127.0.0.1, which production refuses."""
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    settings.WEBHOOKS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
+@pytest.fixture(autouse=True)
 def _earning_rules_read_afresh():
     """A process remembers the earning rules by the program's version of them, which
     only grows in production. Each test's rules are rolled back, and the next test's
