@@ -17,6 +17,10 @@ app.conf.beat_schedule = {
         "task": "webhooks.tasks.deliveries_send",
         "schedule": 30.0,
     },
+    "prune-webhook-events-daily": {
+        "task": "webhooks.tasks.events_prune",
+        "schedule": crontab(hour=4, minute=30),
+    },
     "requeue-stranded-sms": {
         "task": "accounts.tasks.sms_requeue_stranded",
         "schedule": 60.0,

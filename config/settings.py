@@ -298,6 +298,8 @@ WEBHOOKS_ALLOW_HTTP = env.bool("WEBHOOKS_ALLOW_HTTP", default=DEBUG)
 WEBHOOKS_ALLOWED_NETWORKS = env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[])
 # One try, connecting, sending and reading the answer, ends after this.
 WEBHOOKS_TIMEOUT_SECONDS = env.int("WEBHOOKS_TIMEOUT_SECONDS", default=15)
+# Days an event and its delivery log are kept; one still waiting to be sent stays.
+WEBHOOKS_KEEP_DAYS = env.int("WEBHOOKS_KEEP_DAYS", default=30)
 
 # --- Logging ---------------------------------------------------------------
 # Every record ends in the root's one handler, whose filter masks phone numbers:

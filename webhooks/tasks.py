@@ -3,11 +3,12 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from . import delivery
+from . import delivery, retention
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +53,12 @@ def lane_send(endpoint_id: int, member_id: int | None) -> int:
             )
     logger.info("webhook lane %s/%s: %d tries", endpoint_id, member_id, run.tries)
     return run.tries
+
+
+@shared_task(name="webhooks.tasks.events_prune")
+def events_prune() -> int:
+    """Daily: delete the events, deliveries and tries older than WEBHOOKS_KEEP_DAYS
+    that nothing waits to send; returns how many events."""
+    pruned = retention.events_prune(now=timezone.now(), keep_days=settings.WEBHOOKS_KEEP_DAYS)
+    logger.info("webhook events pruned: %d", pruned)
+    return pruned

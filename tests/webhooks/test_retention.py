@@ -11,6 +11,7 @@ from tests.factories import MemberFactory, StoreFactory
 from webhooks.models import Attempt, Delivery, Endpoint, Event
 from webhooks.outbox import event_emit
 from webhooks.retention import events_prune
+from webhooks.tasks import events_prune as events_prune_task
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +80,12 @@ def test_pruning_goes_chunk_by_chunk_until_nothing_old_is_left(endpoint, monkeyp
 
     assert events_prune(now=timezone.now(), keep_days=KEEP_DAYS) == 5
     assert not Event.objects.exists()
+
+
+def test_the_daily_task_keeps_as_many_days_as_the_setting_says(endpoint, settings):
+    settings.WEBHOOKS_KEEP_DAYS = 7
+    event_of(days_ago=8, delivery_status="delivered", endpoint=endpoint)
+    kept = event_of(days_ago=6, delivery_status="delivered", endpoint=endpoint)
+
+    assert events_prune_task() == 1
+    assert list(Event.objects.values_list("pk", flat=True)) == [kept.pk]
