@@ -67,8 +67,18 @@ def code(value) -> str:
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label=Endpoint._meta.get_field("url").verbose_name,
+        max_length=Endpoint._meta.get_field("url").max_length,
+        # An address typed without its scheme is taken for the one scheme allowed.
+        assume_scheme="https",
+        help_text=_(
+            "Where the events are sent: an HTTPS address. It must answer within 15 seconds "
+            "with a success status (200 to 299); redirects are not followed."
+        ),
+    )
     event_types = forms.MultipleChoiceField(
-        label=_("events subscribed"),
+        label=Endpoint._meta.get_field("event_types").verbose_name,
         choices=EventType.choices,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("The endpoint is sent these events and no others."),
@@ -77,12 +87,6 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = ("store", "url", "description", "event_types", "include_phone")
-        help_texts = {
-            "url": _(
-                "Where the events are sent, starting with https://. It must answer within 15 "
-                "seconds with a 2xx status; redirects are not followed."
-            ),
-        }
 
     def clean_url(self):
         url = self.cleaned_data["url"].strip()
@@ -285,8 +289,8 @@ class EndpointAdmin(admin.ModelAdmin):
                 title=_("Send a test event"),
                 explanation=[
                     gettext(
-                        "A “webhook.test” event goes to this endpoint only, signed as any other, "
-                        "with no member. Its deliveries show whether the endpoint answered."
+                        "A test event goes to this endpoint only, signed as any other, with no "
+                        "member. Its delivery shows whether the endpoint answered."
                     )
                 ],
                 button=_("Send a test event"),
@@ -518,7 +522,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     )
     list_filter = ("endpoint", "status", DeliveryEventTypeFilter)
     search_fields = ("=event__webhook_id",)
-    search_help_text = _("An event id, as the webhook-id header gives it: msg_ and 32 characters.")
+    search_help_text = _("An event's id, exactly as the receiver was sent it.")
     list_select_related = ("event__member", "endpoint")
     ordering = ("-id",)
     fields = (

@@ -40,8 +40,9 @@ def url_refusal(url: str) -> str | None:
         URLValidator(schemes=schemes)(url)
     except ValidationError:
         if url.lower().startswith("http://") and not http_allowed():
-            return gettext("The URL must start with https://: events are sent only encrypted.")
-        return gettext("Enter a whole URL that starts with https://.")
+            return gettext("The URL must be an HTTPS address: events are sent encrypted only.")
+        # Django's own message, in every language it speaks.
+        return gettext("Enter a valid URL.")
     return None
 
 
