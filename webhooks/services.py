@@ -125,12 +125,15 @@ def endpoint_disable(*, endpoint: Endpoint, staff_user) -> Endpoint:
 
 def endpoint_test_send(*, endpoint: Endpoint, staff_user) -> Event:
     """An event for this endpoint alone, of no member, whatever it subscribes to."""
-    if not endpoint.is_enabled:
-        # Nothing is sent to a disabled endpoint: the test would wait, unsent, for ever.
-        raise AppError(
-            "invalid_state", _("The endpoint is disabled: enable it first, then send the test.")
-        )
     with transaction.atomic():
+        # Locked, so that nobody disables it between the check and the event.
+        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if not endpoint.is_enabled:
+            # Nothing is sent to a disabled endpoint: the test would wait, unsent, for ever.
+            raise AppError(
+                "invalid_state",
+                _("The endpoint is disabled: enable it first, then send the test."),
+            )
         event = Event.objects.create(
             type=TEST_EVENT_TYPE,
             member=None,
