@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -78,7 +79,7 @@ class EndpointForm(forms.ModelForm):
         ),
     )
     event_types = forms.MultipleChoiceField(
-        label=Endpoint._meta.get_field("event_types").verbose_name,
+        label=capfirst(Endpoint._meta.get_field("event_types").verbose_name),
         choices=EventType.choices,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("The endpoint is sent these events and no others."),
@@ -513,7 +514,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         "type_shown",
         "event_id",
         "member_link",
-        "sequence",
+        "sequence_shown",
         "endpoint",
         "status",
         "tries",
@@ -529,7 +530,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         "event_link",
         "type_shown",
         "member_link",
-        "sequence",
+        "sequence_shown",
         "endpoint",
         "status",
         "tries",
@@ -556,6 +557,11 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     @admin.display(description=_("event type"), ordering="event__type")
     def type_shown(self, delivery):
         return event_type_label(delivery.event.type)
+
+    # The delivery's own copy of the event's number has no name of its own.
+    @admin.display(description=Event._meta.get_field("sequence").verbose_name, ordering="sequence")
+    def sequence_shown(self, delivery):
+        return delivery.sequence if delivery.sequence is not None else "-"
 
     @admin.display(description=_("event id"))
     def event_id(self, delivery):
