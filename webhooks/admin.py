@@ -301,8 +301,9 @@ class EndpointAdmin(admin.ModelAdmin):
                 title=_("Disable the endpoint"),
                 explanation=[
                     gettext(
-                        "Nothing is sent to it until it is enabled again. Events keep coming and "
-                        "wait: they are sent, in order, once it is enabled."
+                        "Nothing is sent to it until it is enabled again. Deliveries already "
+                        "waiting are sent once it is; events that happen while it is disabled are "
+                        "never sent to it."
                     )
                 ],
                 button=_("Disable"),
@@ -316,8 +317,9 @@ class EndpointAdmin(admin.ModelAdmin):
                         "failing is cleared: it has 3 days again before failures disable it."
                     ),
                     gettext(
-                        "Deliveries that failed while it was off stay failed: send them again "
-                        "with “Resend failed deliveries”."
+                        "Deliveries that failed stay failed: send them again with “Resend failed "
+                        "deliveries”. Events that happened while it was disabled are not sent: "
+                        "the receiver catches up through the API."
                     ),
                 ],
                 button=_("Enable"),
