@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from accounts.models import User
@@ -316,3 +317,26 @@ def test_the_webhook_pages_render_in_chinese(staff_client, endpoint):
         response = staff_client.get(url, headers=CHINESE)
         assert response.status_code == 200, url
         assert "首页" in response.content.decode(), url
+
+
+def test_staff_who_may_only_view_endpoints_get_no_buttons_and_cannot_act(client, endpoint):
+    viewer = User.objects.create_user(phone="+8613900000002", is_staff=True)
+    viewer.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="webhooks",
+            codename__in=["view_endpoint", "view_delivery"],
+        )
+    )
+    client.force_login(viewer)
+    failed = delivery_of(endpoint)
+
+    page = client.get(endpoint_page(endpoint)).content.decode()
+    rotate = client.post(endpoint_page(endpoint, "rotate"))
+    resend = client.post(f"{changelist(Delivery)}{failed.pk}/resend/")
+
+    assert "Rotate the signing secret" not in page
+    assert (rotate.status_code, resend.status_code) == (403, 403)
+    endpoint.refresh_from_db()
+    failed.refresh_from_db()
+    assert endpoint.previous_secret == ""
+    assert failed.status == Delivery.Status.FAILED
