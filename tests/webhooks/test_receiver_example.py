@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 
 from webhooks.models import secret_new
 
-DOCS = Path(settings.BASE_DIR) / "docs" / "webhooks.md"
+DOCS = Path(settings.BASE_DIR) / "docs/webhooks.md"
 BODY = b'{"type":"webhook.test","timestamp":"2026-12-03T12:15:04.123456+00:00","data":{}}'
 MESSAGE_ID = "msg_5c383fff2545420c9f27e3845b6e4ebf"
 
