@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, yes_no_icon
@@ -482,7 +482,7 @@ class AttemptInline(ReadOnlyInline):
 
 
 class EventTypeFilter(admin.SimpleListFilter):
-    title = _("event type")
+    title = pgettext_lazy("webhook", "event type")
     parameter_name = "type"
     field = "type"
 
@@ -556,7 +556,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     def has_resend_permission(self, request):
         return request.user.has_perm(MANAGE_PERMISSION)
 
-    @admin.display(description=_("event type"), ordering="event__type")
+    @admin.display(description=pgettext_lazy("webhook", "event type"), ordering="event__type")
     def type_shown(self, delivery):
         return event_type_label(delivery.event.type)
 
@@ -569,7 +569,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     def event_id(self, delivery):
         return code(delivery.event.webhook_id)
 
-    @admin.display(description=_("event"))
+    @admin.display(description=pgettext_lazy("webhook", "event"))
     def event_link(self, delivery):
         url = reverse("admin:webhooks_event_change", args=[delivery.event_id])
         return format_html('<a href="{}">{}</a>', url, code(delivery.event.webhook_id))
