@@ -67,6 +67,34 @@ def code(value) -> str:
     return format_html('<code translate="no">{}</code>', value) if value else "-"
 
 
+def stopped_notices() -> list[str]:
+    """One notice per endpoint the system switched off, for the list and the home page."""
+    stopped = Endpoint.objects.filter(is_enabled=False, disabled_because__in=SYSTEM_REASONS)
+    return [stopped_notice(endpoint) for endpoint in stopped.select_related("store")]
+
+
+def stopped_notice(endpoint: Endpoint) -> str:
+    """What staff are told of an endpoint the system switched off, linked to its page."""
+    values = {
+        "url": endpoint.url,
+        "store": endpoint.store.name,
+        "reason": endpoint.get_disabled_because_display(),
+        "when": timezone.localtime(endpoint.disabled_at).strftime("%Y-%m-%d %H:%M")
+        if endpoint.disabled_at
+        else "-",
+    }
+    text = gettext(
+        "Nothing is sent to %(url)s (%(store)s): the system disabled it on %(when)s, because "
+        "%(reason)s. Once the receiver is fixed, enable it, then resend the failed "
+        "deliveries."
+    )
+    return format_html(
+        '<a href="{}">{}</a>',
+        reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]),
+        text % values,
+    )
+
+
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(
         label=Endpoint._meta.get_field("url").verbose_name,
@@ -233,13 +261,7 @@ class EndpointAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(self._endpoint_url(obj))
 
     def changelist_view(self, request, extra_context=None):
-        stopped = Endpoint.objects.filter(is_enabled=False, disabled_because__in=SYSTEM_REASONS)
-        extra_context = {
-            **(extra_context or {}),
-            "stopped_notices": [
-                self._stopped_notice(endpoint) for endpoint in stopped.select_related("store")
-            ],
-        }
+        extra_context = {**(extra_context or {}), "stopped_notices": stopped_notices()}
         return super().changelist_view(request, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -247,7 +269,7 @@ class EndpointAdmin(admin.ModelAdmin):
             context["new_secrets"] = self._take_new_secrets(request, endpoint=obj)
             context["endpoint_buttons"] = self._buttons(request, obj)
             if not obj.is_enabled and obj.disabled_because in SYSTEM_REASONS:
-                context["stopped_notice"] = self._stopped_notice(obj)
+                context["stopped_notice"] = stopped_notice(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _buttons(self, request, endpoint) -> list[tuple[str, str]]:
@@ -427,22 +449,6 @@ class EndpointAdmin(admin.ModelAdmin):
                 )
                 % {"count": count},
             )
-
-    def _stopped_notice(self, endpoint) -> str:
-        values = {
-            "url": endpoint.url,
-            "store": endpoint.store.name,
-            "reason": endpoint.get_disabled_because_display(),
-            "when": timezone.localtime(endpoint.disabled_at).strftime("%Y-%m-%d %H:%M")
-            if endpoint.disabled_at
-            else "-",
-        }
-        text = gettext(
-            "Nothing is sent to %(url)s (%(store)s): the system disabled it on %(when)s, because "
-            "%(reason)s. Once the receiver is fixed, enable it, then resend the failed "
-            "deliveries."
-        )
-        return format_html('<a href="{}">{}</a>', self._endpoint_url(endpoint), text % values)
 
     def _endpoint_url(self, endpoint) -> str:
         return reverse("admin:webhooks_endpoint_change", args=[endpoint.pk])

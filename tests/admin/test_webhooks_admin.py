@@ -245,7 +245,9 @@ def test_a_moment_to_come_is_refused_for_a_resend(staff_client, endpoint):
     assert "Choose a moment in the past." in response.content.decode()
 
 
-def test_the_list_tells_staff_of_an_endpoint_the_system_disabled(staff_client, endpoint, store):
+def test_the_list_and_home_page_tell_staff_of_an_endpoint_the_system_disabled(
+    staff_client, endpoint, store
+):
     switched_off = endpoint_create(
         store=store,
         url="https://old.example.com/hooks",
@@ -259,12 +261,18 @@ def test_the_list_tells_staff_of_an_endpoint_the_system_disabled(staff_client, e
         is_enabled=False, disabled_because=Endpoint.DisabledBecause.STAFF
     )
 
-    html = staff_client.get(changelist(Endpoint)).content.decode()
+    for page in (changelist(Endpoint), "/admin/"):
+        html = staff_client.get(page).content.decode()
 
-    banner = html[html.index('id="endpoints-stopped"') :].split("</ul>")[0]
-    assert f"Nothing is sent to {URL} (Web shop): the system disabled it" in banner
-    assert "because the endpoint answered 410 Gone" in banner
-    assert "old.example.com" not in banner
+        banner = html[html.index('id="endpoints-stopped"') :].split("</ul>")[0]
+        assert f"Nothing is sent to {URL} (Web shop): the system disabled it" in banner
+        assert "because the endpoint answered 410 Gone" in banner
+        assert "old.example.com" not in banner
+
+
+def test_no_banner_while_every_endpoint_the_system_runs_is_on(staff_client, endpoint):
+    for page in (changelist(Endpoint), "/admin/"):
+        assert 'id="endpoints-stopped"' not in staff_client.get(page).content.decode()
 
 
 def test_the_delivery_page_shows_each_try(staff_client, endpoint):
