@@ -25,6 +25,7 @@ from loyalty.models import (
     Store,
     StoreAPIKey,
 )
+from webhooks.models import Attempt, Endpoint, Event
 
 # Proper names a Chinese page shows as they are (codes in capitals, such as API or TOTP,
 # are no English words: see `english_runs`).
@@ -42,7 +43,9 @@ ALLOWED = {
 
 class VisibleText(HTMLParser):
     """The text a page puts on the screen or reads out: its text and the attributes that
-    browsers show (tooltips, placeholders, buttons' labels) or screen readers speak."""
+    browsers show (tooltips, placeholders, buttons' labels) or screen readers speak.
+    Text marked `translate="no"` (an event's JSON, ids and codes a developer reads as they
+    are) is data, in no language: it is left out."""
 
     HIDDEN = {"script", "style", "template"}
     SHOWN_ATTRIBUTES = ("title", "placeholder", "alt", "aria-label")
@@ -52,11 +55,16 @@ class VisibleText(HTMLParser):
         super().__init__()
         self.parts: list[str] = []
         self.hidden = 0
+        # The tags marked translate="no" that are open; none nests another of its name.
+        self.untranslated: list[str] = []
 
     def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
         if tag in self.HIDDEN:
             self.hidden += 1
-        attributes = dict(attrs)
+        if attributes.get("translate") == "no":
+            self.untranslated.append(tag)
+            self.hidden += 1
         self.parts += [
             attributes[name] or "" for name in self.SHOWN_ATTRIBUTES if name in attributes
         ]
@@ -65,6 +73,9 @@ class VisibleText(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag in self.HIDDEN:
+            self.hidden -= 1
+        if self.untranslated and self.untranslated[-1] == tag:
+            self.untranslated.pop()
             self.hidden -= 1
 
     def handle_data(self, data):
@@ -129,6 +140,12 @@ def data_shown() -> set[str]:
         *EventRule.objects.values_list("event_type", flat=True),
         *MemberEvent.objects.values_list("event_type", flat=True),
         *MemberEvent.objects.values_list("external_id", flat=True),
+        *Endpoint.objects.values_list("url", flat=True),
+        *Endpoint.objects.values_list("description", flat=True),
+        *Event.objects.values_list("webhook_id", flat=True),
+        *Event.objects.values_list("type", flat=True),
+        *Attempt.objects.values_list("error", flat=True),
+        *Attempt.objects.values_list("response_excerpt", flat=True),
         *Group.objects.values_list("name", flat=True),
         *User.objects.values_list("name", flat=True),
         *(part for user in User.objects.all() for part in password_summary(user)),

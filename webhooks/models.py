@@ -221,4 +221,6 @@ class Attempt(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self):
-        return f"{self.status_code or self.error} {self.started_at:%Y-%m-%d %H:%M:%S}"
+        # In the shop's time zone, as admin shows every other time.
+        started_at = timezone.localtime(self.started_at)
+        return f"{self.status_code or self.error} {started_at:%Y-%m-%d %H:%M:%S}"

@@ -31,6 +31,9 @@ from loyalty.services.redemptions import (
 from loyalty.services.refunds import refund_record
 from loyalty.services.stores import store_create
 from tests.factories import earn
+from webhooks.models import Attempt, Delivery, Endpoint, Event, EventType
+from webhooks.outbox import event_emit
+from webhooks.services import endpoint_create, endpoint_test_send
 
 # What a shop clerk and a shop manager are given; a superuser has every permission.
 CLERK_PERMISSIONS = ("view_member", "view_ledgerentry", "view_lot", "adjust_points")
@@ -95,6 +98,8 @@ ADJUSTMENT_NOTES = ("A mug broke", "Receipt POS-9 not scanned")
 CUSTOMER_PHONE = "+8613800138000"
 CASHIER_PHONE = "+8613900000008"
 CASHIER_NAME = "Wang Fang"
+WEBHOOK_URL = "https://shop.example.com/loyalty-hooks"
+STOPPED_WEBHOOK_URL = "https://old-shop.example.com/hooks"
 
 
 def rows_in_every_list(*, superuser: User) -> None:
@@ -152,6 +157,7 @@ def rows_in_every_list(*, superuser: User) -> None:
     )
     earning_rules_changed()
     events_of_a_member(member=member, store=store)
+    webhooks_of_a_store(member=member, store=store, superuser=superuser)
     cashiers = Group.objects.create(name=GROUP_NAME)
     cashiers.permissions.set(Permission.objects.filter(codename__in=CLERK_PERMISSIONS))
     cashier = User.objects.create_user(phone=CASHIER_PHONE, is_staff=True, name=CASHIER_NAME)
@@ -185,3 +191,59 @@ def events_of_a_member(*, member: Member, store) -> None:
             event_type=event_type, external_id=external_id, occurred_at=timezone.now(), store=store
         )
         event_record(member_id=member.pk, report=report)
+
+
+def webhooks_of_a_store(*, member: Member, store, superuser: User) -> None:
+    """An endpoint that received one of the member's events, failed another for good and
+    is still trying a test event; and one the system switched off after 3 days failing."""
+    endpoint = endpoint_create(
+        store=store,
+        url=WEBHOOK_URL,
+        event_types=EventType.values,
+        include_phone=False,
+        description="Web shop's points page",
+    )
+    stopped = endpoint_create(
+        store=store,
+        url=STOPPED_WEBHOOK_URL,
+        event_types=[EventType.POINTS_EARNED],
+        include_phone=True,
+    )
+    Endpoint.objects.filter(pk=stopped.pk).update(
+        is_enabled=False,
+        disabled_because=Endpoint.DisabledBecause.FAILING,
+        disabled_at=timezone.now(),
+        failing_since=timezone.now() - timedelta(days=3, hours=1),
+    )
+    for points in (7, 8):
+        event_emit(
+            member_id=member.pk,
+            type=EventType.POINTS_ADJUSTED,
+            data={"points": points, "balance": member.balance, "reason": "goodwill"},
+        )
+    delivered, failed = reversed(Event.objects.filter(member=member).order_by("-sequence")[:2])
+    test_event = endpoint_test_send(endpoint=endpoint, staff_user=superuser)
+    now = timezone.now()
+    for event, status, answers in [
+        (delivered, Delivery.Status.DELIVERED, [(200, "", '{"received": true}')]),
+        (failed, Delivery.Status.FAILED, [(503, "", "upstream busy"), (None, "timed out", "")]),
+        (test_event, Delivery.Status.PENDING, [(500, "", "Internal Server Error")]),
+    ]:
+        delivery = Delivery.objects.create(
+            endpoint=endpoint,
+            event=event,
+            member_id=event.member_id,
+            sequence=event.sequence,
+            status=status,
+            tries=len(answers),
+            finished_at=None if status == Delivery.Status.PENDING else now,
+        )
+        for status_code, error, excerpt in answers:
+            Attempt.objects.create(
+                delivery=delivery,
+                started_at=now,
+                duration_ms=120,
+                status_code=status_code,
+                error=error,
+                response_excerpt=excerpt,
+            )
