@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -323,10 +324,11 @@ class EndpointAdmin(admin.ModelAdmin):
                 title=_("Disable the endpoint"),
                 explanation=[
                     gettext(
-                        "Nothing is sent to it until it is enabled again. Deliveries already "
-                        "waiting are sent once it is; events that happen while it is disabled are "
-                        "never sent to it."
+                        "Nothing is sent to it until it is enabled again. Then it is sent the "
+                        "deliveries that waited and the events it missed meanwhile, each "
+                        "member's in order, as long as they are kept (%(days)d days)."
                     )
+                    % {"days": settings.WEBHOOKS_KEEP_DAYS}
                 ],
                 button=_("Disable"),
             ),
@@ -335,13 +337,13 @@ class EndpointAdmin(admin.ModelAdmin):
                 title=_("Enable the endpoint"),
                 explanation=[
                     gettext(
-                        "Deliveries start again with those that waited, in order. Its record of "
+                        "Deliveries start again with those that waited, then the events it "
+                        "missed while it was disabled, each member's in order. Its record of "
                         "failing is cleared: it has 3 days again before failures disable it."
                     ),
                     gettext(
                         "Deliveries that failed stay failed: send them again with “Resend failed "
-                        "deliveries”. Events that happened while it was disabled are not sent: "
-                        "the receiver catches up through the API."
+                        "deliveries”."
                     ),
                 ],
                 button=_("Enable"),
@@ -420,8 +422,16 @@ class EndpointAdmin(admin.ModelAdmin):
             endpoint = endpoint_secret_rotate(endpoint=endpoint, staff_user=staff_user)
             self._keep_new_secret(request, endpoint)
         elif name == "enable":
-            endpoint_enable(endpoint=endpoint, staff_user=staff_user)
-            messages.success(request, gettext("The endpoint is enabled."))
+            missed = endpoint_enable(endpoint=endpoint, staff_user=staff_user)
+            messages.success(
+                request,
+                ngettext(
+                    "The endpoint is enabled; %(count)d event it missed will be sent.",
+                    "The endpoint is enabled; %(count)d events it missed will be sent.",
+                    missed,
+                )
+                % {"count": missed},
+            )
         elif name == "disable":
             endpoint_disable(endpoint=endpoint, staff_user=staff_user)
             messages.success(request, gettext("The endpoint is disabled: nothing is sent to it."))

@@ -94,6 +94,37 @@ def events_fan_out(*, chunk_size: int = FAN_OUT_CHUNK_SIZE) -> int:
             return events
 
 
+_CATCH_UP = """
+INSERT INTO webhooks_delivery
+    (endpoint_id, event_id, member_id, sequence, status, tries, next_try_at, created_at)
+SELECT endpoint.id, event.id, event.member_id, event.sequence, 'pending', 0, %(now)s, %(now)s
+FROM webhooks_event AS event JOIN webhooks_endpoint AS endpoint ON endpoint.id = %(endpoint_id)s
+WHERE event.fanned_out AND event.member_id IS NOT NULL
+  AND event.created_at >= %(since)s AND event.created_at >= endpoint.created_at
+  AND event.type = ANY(endpoint.event_types)
+ORDER BY event.id
+ON CONFLICT ON CONSTRAINT webhook_delivery_once DO NOTHING"""
+# The events of a fan-out that began just before the endpoint was switched off may
+# have missed it too: the catch-up looks this far further back (what it finds
+# delivered already, it leaves alone).
+CATCH_UP_MARGIN = timedelta(minutes=5)
+
+
+def endpoint_catch_up(*, endpoint_id: int, since: datetime) -> int:
+    """Make the deliveries an endpoint missed while it was switched off: each event
+    since `since` of a type it subscribes to, fanned out while it was off; returns
+    how many. Called in the transaction that switches it back on, so the fan-out,
+    which waits for its lock, finds the endpoint on and the catch-up done: a member's
+    missed events are their lane's heads, before anything newer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FAN_OUT_LOCK_KEY])
+        cursor.execute(
+            _CATCH_UP,
+            {"endpoint_id": endpoint_id, "since": since - CATCH_UP_MARGIN, "now": timezone.now()},
+        )
+        return cursor.rowcount
+
+
 # --- The request ----------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import AppError
 from loyalty.models import Store
 
+from .delivery import endpoint_catch_up
 from .models import TEST_EVENT_TYPE, Delivery, Endpoint, Event, EventType, secret_new
 from .outbox import deliveries_kick
 
@@ -93,21 +94,35 @@ def endpoint_secret_rotate(*, endpoint: Endpoint, staff_user) -> Endpoint:
     return endpoint
 
 
-def endpoint_enable(*, endpoint: Endpoint, staff_user) -> Endpoint:
+def endpoint_enable(*, endpoint: Endpoint, staff_user) -> int:
     """Switch an endpoint back on, whoever switched it off: it starts afresh, as if it
-    had never failed. Deliveries still pending are sent from the next sweep on."""
+    had never failed. It is sent what waited, and then the events it missed while it
+    was off (those still kept: WEBHOOKS_KEEP_DAYS), each member's in order; returns
+    how many it missed."""
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         if endpoint.is_enabled:
-            return endpoint
+            return 0
+        missed = endpoint_catch_up(
+            endpoint_id=endpoint.pk, since=endpoint.disabled_at or timezone.now()
+        )
         endpoint.is_enabled = True
         endpoint.disabled_because, endpoint.disabled_at, endpoint.failing_since = "", None, None
         endpoint.save(
             update_fields=["is_enabled", "disabled_because", "disabled_at", "failing_since"]
         )
-        _history_write(staff_user, endpoint, gettext("Enabled."))
+        _history_write(
+            staff_user,
+            endpoint,
+            ngettext(
+                "Enabled; %(count)d event it missed while it was disabled will be sent.",
+                "Enabled; %(count)d events it missed while it was disabled will be sent.",
+                missed,
+            )
+            % {"count": missed},
+        )
         transaction.on_commit(deliveries_kick)
-    return endpoint
+    return missed
 
 
 def endpoint_disable(*, endpoint: Endpoint, staff_user) -> Endpoint:

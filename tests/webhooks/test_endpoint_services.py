@@ -6,12 +6,15 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import AppError
+from tests.factories import MemberFactory
+from webhooks.delivery import events_fan_out
 from webhooks.models import TEST_EVENT_TYPE, Delivery, Endpoint, Event, EventType
-from webhooks.outbox import deliveries_kick
+from webhooks.outbox import deliveries_kick, event_emit
 from webhooks.services import (
     deliveries_resend_failed,
     delivery_resend,
@@ -150,8 +153,9 @@ def test_disabling_says_staff_and_enabling_forgets_every_failure(endpoint, staff
     Endpoint.objects.filter(pk=endpoint.pk).update(
         disabled_because="failing", failing_since=timezone.now() - timedelta(days=4)
     )
-    enabled = endpoint_enable(endpoint=endpoint, staff_user=staff)
+    endpoint_enable(endpoint=endpoint, staff_user=staff)
 
+    enabled = Endpoint.objects.get(pk=endpoint.pk)
     assert enabled.is_enabled
     assert (enabled.disabled_because, enabled.disabled_at, enabled.failing_since) == (
         "",
@@ -159,7 +163,40 @@ def test_disabling_says_staff_and_enabling_forgets_every_failure(endpoint, staff
         None,
     )
     messages = LogEntry.objects.filter(object_id=str(endpoint.pk)).order_by("id")
-    assert [entry.change_message for entry in messages] == ["Disabled.", "Enabled."]
+    assert [entry.change_message for entry in messages] == [
+        "Disabled.",
+        "Enabled; 0 events it missed while it was disabled will be sent.",
+    ]
+
+
+def emitted(member, event_type: str) -> Event:
+    with transaction.atomic():
+        event_emit(member_id=member.pk, type=event_type, data={"balance": 0})
+    return Event.objects.filter(member=member).latest("id")
+
+
+def test_enabling_sends_the_events_it_missed_while_disabled_and_only_those(endpoint, staff, store):
+    member = MemberFactory()
+    before = emitted(member, EventType.POINTS_EARNED)
+    events_fan_out()
+    Delivery.objects.filter(event=before).update(status=Delivery.Status.DELIVERED)
+    endpoint_disable(endpoint=endpoint, staff_user=staff)
+    missed = [emitted(member, EventType.POINTS_EARNED) for _ in range(2)]
+    emitted(member, EventType.POINTS_EXPIRED)  # not subscribed to
+    other = endpoint_create(
+        store=store, url=URL, event_types=[EventType.POINTS_EARNED], include_phone=False
+    )
+    events_fan_out()
+    assert not Delivery.objects.filter(endpoint=endpoint, event__in=missed).exists()
+
+    assert endpoint_enable(endpoint=endpoint, staff_user=staff) == 2
+
+    pending = Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.PENDING)
+    assert [d.sequence for d in pending.order_by("sequence")] == [e.sequence for e in missed]
+    assert Delivery.objects.filter(endpoint=endpoint, event=before).count() == 1
+    assert Delivery.objects.filter(endpoint=other, event__in=missed).count() == 2
+    assert endpoint_disable(endpoint=endpoint, staff_user=staff)
+    assert endpoint_enable(endpoint=endpoint, staff_user=staff) == 0
 
 
 def test_a_test_event_goes_to_its_endpoint_alone_once_committed(
