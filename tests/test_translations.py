@@ -21,7 +21,7 @@ TRANSLATING_CALLS = {
     "ngettext_lazy",
     *CONTEXT_FIRST,
 }
-APP_FOLDERS = ["accounts", "catalog", "config", "loyalty"]
+APP_FOLDERS = ["accounts", "catalog", "config", "loyalty", "webhooks"]
 
 
 # Our texts, and Django's admin script texts that its own catalog lacks (djangojs.po).

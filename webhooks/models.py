@@ -106,9 +106,17 @@ class MemberSequence(models.Model):
     the end of the change's transaction, makes the numbers follow the commit order."""
 
     member = models.OneToOneField(
-        Member, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False
+        Member,
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        db_constraint=False,
+        verbose_name=_("member"),
     )
-    last = models.BigIntegerField()
+    last = models.BigIntegerField(_("last sequence number"))
+
+    class Meta:
+        verbose_name = _("member's event sequence")
+        verbose_name_plural = _("members' event sequences")
 
     def __str__(self):
         return f"{self.member_id}: {self.last}"
@@ -136,7 +144,8 @@ class Event(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="A test event goes to this endpoint only.",
+        verbose_name=_("only to endpoint"),
+        help_text=_("A test event goes to this endpoint only."),
     )
     fanned_out = models.BooleanField(default=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
