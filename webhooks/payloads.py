@@ -38,7 +38,8 @@ def moment(at: datetime) -> str:
 
 def moment_sql(at: str) -> str:
     """`moment` in SQL, of the timestamptz expression `at`."""
-    return f"""to_char(({at})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+    utc = f"({at})::timestamptz AT TIME ZONE 'UTC'"
+    return f"""to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
 
 
 def store_data(store) -> dict | None:
@@ -140,4 +141,13 @@ def member_created_emit(member: Member) -> None:
         member_id=member.pk,
         type=EventType.MEMBER_CREATED,
         data={"balance": member.balance, "created_at": moment(member.created_at)},
+    )
+
+
+def points_expiring_emit(*, member: Member, points: int, expires_at: datetime) -> None:
+    """The expiry reminder's event: `points` of the member's expire at `expires_at`."""
+    event_emit(
+        member_id=member.pk,
+        type=EventType.POINTS_EXPIRING,
+        data={"points": points, "expires_at": moment(expires_at), "balance": member.balance},
     )

@@ -158,8 +158,9 @@ def credit_many_statement(*, credits: str) -> str:
     gives rows (member_id, seq, points, expires_at, reference), points above 0, and
     each becomes a %(kind)s entry by %(store_id)s and %(job)s at %(now)s, in `seq`
     order per member, with its lot and its event; the members are locked and their
-    balances raised. The caller runs `transaction.on_commit(deliveries_kick)`. For loading many members' points at once, as the tests and benchmarks
-    that need a million lots do."""
+    balances raised. The caller runs `transaction.on_commit(deliveries_kick)`. For
+    loading many members' points at once, as the tests and benchmarks that need a
+    million lots do."""
     return f"""
 WITH credits AS ({credits}),
 locked AS (
@@ -182,10 +183,17 @@ entries AS (
 event_rows AS (
     -- A member's balance after each credit rises with it: it orders their events.
     SELECT member_id, balance_after AS position, {event_type_sql("%(kind)s")} AS type,
-           {entry_data_sql(
-               entry_id="id", kind="%(kind)s", points="points", balance="balance_after",
-               at="%(now)s", store=store_data_sql("%(store_id)s"), reference="reference"
-           )} AS data
+           {
+        entry_data_sql(
+            entry_id="id",
+            kind="%(kind)s",
+            points="points",
+            balance="balance_after",
+            at="%(now)s",
+            store=store_data_sql("%(store_id)s"),
+            reference="reference",
+        )
+    } AS data
     FROM entries
 ),
 {events_emit_ctes(rows="event_rows")},
@@ -254,9 +262,9 @@ def expire_statement(*, members: str) -> str:
     %(reference)s and %(now)s, an allocation per emptied lot, and the new balance. What
     a `debit` of all the due points would write, since they expire soonest, and each
     member's `points.expired` event. The caller locks the members first, and runs
-    `transaction.on_commit(deliveries_kick)`. Returns one row: `lots`, `members` and `points` expired.
-    Every figure comes from the rows as the statement changes them, so nothing is read
-    and written back in separate steps."""
+    `transaction.on_commit(deliveries_kick)`. Returns one row: `lots`, `members` and
+    `points` expired. Every figure comes from the rows as the statement changes them,
+    so nothing is read and written back in separate steps."""
     return f"""
 WITH due AS (
     SELECT id, member_id, remaining FROM loyalty_lot
@@ -284,10 +292,17 @@ entries AS (
 ),
 event_rows AS (
     SELECT member_id, 1 AS position, '{EventType.POINTS_EXPIRED}' AS type,
-           {entry_data_sql(
-               entry_id="id", kind="%(kind)s", points="points", balance="balance_after",
-               at="%(now)s", store="NULL", reference="%(reference)s"
-           )} AS data
+           {
+        entry_data_sql(
+            entry_id="id",
+            kind="%(kind)s",
+            points="points",
+            balance="balance_after",
+            at="%(now)s",
+            store="NULL",
+            reference="%(reference)s",
+        )
+    } AS data
     FROM entries
 ),
 {events_emit_ctes(rows="event_rows")},

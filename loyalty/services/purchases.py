@@ -3,11 +3,11 @@
 An earn is the hottest write of the service. It is one statement, its own transaction:
 it finds an earlier report of the order, or else locks or creates the member, adds the
 points, and writes the entry, the lot, the purchase and its basket's lines, all in one
-round trip (`EARN_STATEMENT`), with its webhook events. Like the expiry job it writes exactly what `credit`
-would; the invariant tests hold it to that. While earning rules are on, the basket is
-evaluated here first (loyalty/earning.py), and the statement (`RULES_EARN_STATEMENT`)
-also writes what each line earned under which rule and takes the promotions' uses and
-budgets.
+round trip (`EARN_STATEMENT`), with its webhook events. Like the expiry job it writes
+exactly what `credit` would; the invariant tests hold it to that. While earning rules
+are on, the basket is evaluated here first (loyalty/earning.py), and the statement
+(`RULES_EARN_STATEMENT`) also writes what each line earned under which rule and takes
+the promotions' uses and budgets.
 """
 
 from collections.abc import Sequence
@@ -23,7 +23,6 @@ from core.errors import AppError
 from loyalty.earning import Earning, Line, Rule, earning
 from loyalty.expiry_policy import new_points_expire_at
 from loyalty.models import EarningRule, LedgerEntry, Member, Program, Purchase, Refund, Store
-
 from webhooks.models import EventType
 from webhooks.outbox import deliveries_kick, events_emit_ctes
 from webhooks.payloads import as_jsonb, entry_data_sql, moment_sql, store_data
@@ -158,11 +157,17 @@ event_rows AS (
     FROM member WHERE inserted
     UNION ALL
     SELECT entry.member_id, 2, '{EventType.POINTS_EARNED}',
-           {entry_data_sql(
-               entry_id="entry.id", kind="%(kind)s", points="%(points)s",
-               balance="entry.balance_after", at="%(now)s", store="%(event_store)s",
-               reference="%(reference)s",
-           )} || jsonb_build_object('purchase', jsonb_build_object(
+           {
+    entry_data_sql(
+        entry_id="entry.id",
+        kind="%(kind)s",
+        points="%(points)s",
+        balance="entry.balance_after",
+        at="%(now)s",
+        store="%(event_store)s",
+        reference="%(reference)s",
+    )
+} || jsonb_build_object('purchase', jsonb_build_object(
                'order_id', purchase.order_id, 'amount', purchase.amount::text
            ))
     FROM entry CROSS JOIN purchase
