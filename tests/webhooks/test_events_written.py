@@ -4,11 +4,15 @@ order it changed; a new member's `member.created`; the reminder's `points.expiri
 A member's events are numbered 1, 2, 3, … in commit order, and each tells the balance
 after it. A replay or a refusal writes none, and a change rolled back leaves none."""
 
+import json
+import re
 from datetime import UTC, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -34,7 +38,7 @@ from loyalty.services.reminders import expiry_reminders_send
 from tests.admin import CLERK_PERMISSIONS, MANAGER_PERMISSIONS, staff_member
 from tests.catalog.factories import RewardItemFactory, customer_client
 from tests.concurrency import run_together
-from webhooks.models import Event, MemberSequence
+from webhooks.models import Event, EventType, MemberSequence
 
 pytestmark = pytest.mark.django_db
 
@@ -351,12 +355,14 @@ class TestAdjustment:
         )
 
 
+def ten_days_to_expire() -> None:
+    Program.objects.update_or_create(pk=Program.SINGLETON_ID, defaults={"expiry_policy": "days:10"})
+    forget_rules_in_force()
+
+
 class TestExpiry:
     def test_the_job_tells_each_member_the_points_expired_once(self, store):
-        Program.objects.update_or_create(
-            pk=Program.SINGLETON_ID, defaults={"expiry_policy": "days:10"}
-        )
-        forget_rules_in_force()
+        ten_days_to_expire()
         with time_machine.travel(timezone.now() - timedelta(days=30)):
             buy(store, "O-1", "40.00")
             buy(store, "O-2", "60.00", phone="+8613800138001")
@@ -375,10 +381,7 @@ class TestExpiry:
         assert no_new_events(before)
 
     def test_the_reminder_tells_the_points_about_to_expire_once(self, store):
-        Program.objects.update_or_create(
-            pk=Program.SINGLETON_ID, defaults={"expiry_policy": "days:10"}
-        )
-        forget_rules_in_force()
+        ten_days_to_expire()
         with time_machine.travel(timezone.now() - timedelta(days=7)):
             buy(store, "O-1", "40.00")
         lot_expires_at = member_of().lots.get().expires_at
@@ -528,3 +531,58 @@ def test_concurrent_purchases_of_one_member_are_numbered_in_commit_order(store):
     balances = [event.data["balance"] for event in told[1:]]
     assert balances == sorted(balances) and balances[-1] == 81
     assert MemberSequence.objects.get(member=member_of()).last == 10
+
+
+def keys(value):
+    """The keys of a JSON value, nested: what a receiver's parser reads."""
+    if isinstance(value, dict):
+        return {key: keys(inner) for key, inner in value.items()}
+    return None
+
+
+def documented_examples() -> dict[str, dict]:
+    text = (Path(settings.BASE_DIR) / "docs" / "webhook-events.md").read_text()
+    bodies = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", text, re.S)]
+    return {body["type"]: body for body in bodies}
+
+
+def test_the_documented_examples_have_what_real_events_have(store):
+    """docs/webhook-events.md shows one example of each type; each event the services
+    write now has the very keys its example shows, the envelope's aside."""
+    ten_days_to_expire()
+    rule_on("checkin", 5)
+    buy(store, "O-1", "888.00")
+    refund_record(store=store, order_id="O-1", refund_id="R-1", amount=Decimal("50.00"))
+    member = member_of()
+    redemption = hold(store, member)
+    redemption_commit(store=store, redemption_id=redemption.pk)
+    redemption_cancel(store=store, redemption_id=redemption.pk)
+    hold(store, member, order_id="C-2")
+    redemptions_release_expired(as_of=timezone.now() + timedelta(hours=1))
+    item = RewardItemFactory(points=150)
+    order = reward_order_place(member=member, item_id=item.pk, quantity=1)
+    reward_order_fulfil(store=store, code=order.code)
+    order = reward_order_place(member=member, item_id=item.pk, quantity=1)
+    reward_order_cancel(order_id=order.pk, member=member)
+    clerk = staff_member("+8613900000001", *CLERK_PERMISSIONS)
+    adjustment_request(member=member, points=20, reason="goodwill", note="late", staff_user=clerk)
+    checkin_record(member_id=member.pk, at=timezone.now())
+    with time_machine.travel(timezone.now() + timedelta(days=5)):
+        expiry_reminders_send()
+    with time_machine.travel(timezone.now() + timedelta(days=11)):
+        points_expire(as_of=timezone.now())
+    written = {}
+    for event in events(member):
+        written.setdefault(event.type, event.data)
+
+    documented = documented_examples()
+
+    assert sorted(documented) == sorted(EventType.values)
+    for type, body in documented.items():
+        data = dict(body["data"])
+        assert (data.pop("id"), data.pop("sequence"), set(data.pop("member"))) == (
+            body["data"]["id"],
+            body["data"]["sequence"],
+            {"id", "phone"},
+        )
+        assert keys(data) == keys(written[type]), type
