@@ -161,6 +161,15 @@ def credit_many_statement(*, credits: str) -> str:
     balances raised. The caller runs `transaction.on_commit(deliveries_kick)`. For
     loading many members' points at once, as the tests and benchmarks that need a
     million lots do."""
+    credited = entry_data_sql(
+        entry_id="id",
+        kind="%(kind)s",
+        points="points",
+        balance="balance_after",
+        at="%(now)s",
+        store=store_data_sql("%(store_id)s"),
+        reference="reference",
+    )
     return f"""
 WITH credits AS ({credits}),
 locked AS (
@@ -183,17 +192,7 @@ entries AS (
 event_rows AS (
     -- A member's balance after each credit rises with it: it orders their events.
     SELECT member_id, balance_after AS position, {event_type_sql("%(kind)s")} AS type,
-           {
-        entry_data_sql(
-            entry_id="id",
-            kind="%(kind)s",
-            points="points",
-            balance="balance_after",
-            at="%(now)s",
-            store=store_data_sql("%(store_id)s"),
-            reference="reference",
-        )
-    } AS data
+           {credited} AS data
     FROM entries
 ),
 {events_emit_ctes(rows="event_rows")},
@@ -265,6 +264,15 @@ def expire_statement(*, members: str) -> str:
     `transaction.on_commit(deliveries_kick)`. Returns one row: `lots`, `members` and
     `points` expired. Every figure comes from the rows as the statement changes them,
     so nothing is read and written back in separate steps."""
+    expired = entry_data_sql(
+        entry_id="id",
+        kind="%(kind)s",
+        points="points",
+        balance="balance_after",
+        at="%(now)s",
+        store="NULL",
+        reference="%(reference)s",
+    )
     return f"""
 WITH due AS (
     SELECT id, member_id, remaining FROM loyalty_lot
@@ -292,17 +300,7 @@ entries AS (
 ),
 event_rows AS (
     SELECT member_id, 1 AS position, '{EventType.POINTS_EXPIRED}' AS type,
-           {
-        entry_data_sql(
-            entry_id="id",
-            kind="%(kind)s",
-            points="points",
-            balance="balance_after",
-            at="%(now)s",
-            store="NULL",
-            reference="%(reference)s",
-        )
-    } AS data
+           {expired} AS data
     FROM entries
 ),
 {events_emit_ctes(rows="event_rows")},

@@ -128,6 +128,16 @@ earlier AS (
     JOIN loyalty_member AS member ON member.id = purchase.member_id
     WHERE purchase.store_id = %(store_id)s AND purchase.order_id = %(order_id)s
 )"""
+# What the earn's `points.earned` tells of its entry (webhooks/payloads.py).
+_EARNED_ENTRY_DATA = entry_data_sql(
+    entry_id="entry.id",
+    kind="%(kind)s",
+    points="%(points)s",
+    balance="entry.balance_after",
+    at="%(now)s",
+    store="%(event_store)s",
+    reference="%(reference)s",
+)
 _EARN_WRITES = f"""
 {credit_by_phone_ctes(when="EXISTS (SELECT FROM rules) AND NOT EXISTS (SELECT FROM earlier)")},
 purchase AS (
@@ -157,17 +167,7 @@ event_rows AS (
     FROM member WHERE inserted
     UNION ALL
     SELECT entry.member_id, 2, '{EventType.POINTS_EARNED}',
-           {
-    entry_data_sql(
-        entry_id="entry.id",
-        kind="%(kind)s",
-        points="%(points)s",
-        balance="entry.balance_after",
-        at="%(now)s",
-        store="%(event_store)s",
-        reference="%(reference)s",
-    )
-} || jsonb_build_object('purchase', jsonb_build_object(
+           {_EARNED_ENTRY_DATA} || jsonb_build_object('purchase', jsonb_build_object(
                'order_id', purchase.order_id, 'amount', purchase.amount::text
            ))
     FROM entry CROSS JOIN purchase

@@ -91,6 +91,17 @@ WHERE member.id = %(member_id)s AND program.id = %(program_id)s
 FOR UPDATE OF member
 """
 
+# What the hold's `points.redeemed` tells of its entry (webhooks/payloads.py).
+_REDEEMED_ENTRY_DATA = entry_data_sql(
+    entry_id="entry.id",
+    kind="%(kind)s",
+    points="-%(points)s",
+    balance="balance",
+    at="%(now)s",
+    store="%(event_store)s",
+    reference="%(reference)s",
+)
+
 # The core's DEBIT_CTES take the points from the lots; then the redemption is written,
 # and the webhook events of both: the points' first, then the redemption's.
 HOLD_WRITE = f"""
@@ -112,17 +123,7 @@ event_redemption AS (
 ),
 event_rows AS (
     SELECT member_id, 1 AS position, '{EventType.POINTS_REDEEMED}' AS type,
-           {
-    entry_data_sql(
-        entry_id="entry.id",
-        kind="%(kind)s",
-        points="-%(points)s",
-        balance="balance",
-        at="%(now)s",
-        store="%(event_store)s",
-        reference="%(reference)s",
-    )
-} || jsonb_build_object('redemption', event_redemption.data) AS data
+           {_REDEEMED_ENTRY_DATA} || jsonb_build_object('redemption', event_redemption.data) AS data
     FROM event_redemption CROSS JOIN entry
     UNION ALL
     SELECT member_id, 2, '{EventType.REDEMPTION_HELD}',
