@@ -152,8 +152,8 @@ def seed(*, lots: int, members: int):
         # The ledger refuses TRUNCATE but to a superuser who turns its trigger off.
         cursor.execute(TRIGGERS_OFF)
         cursor.execute(
-            "TRUNCATE loyalty_allocation, loyalty_lot, loyalty_ledgerentry, loyalty_member "
-            "RESTART IDENTITY CASCADE"
+            "TRUNCATE loyalty_allocation, loyalty_lot, loyalty_ledgerentry, loyalty_member, "
+            "webhooks_event, webhooks_membersequence RESTART IDENTITY CASCADE"
         )
     with connection.cursor() as cursor:
         cursor.execute(

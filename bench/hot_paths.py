@@ -495,6 +495,8 @@ def start_expiry_job(as_of) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
 
 
+# The store as its webhook events tell it, which the service passes to the statements.
+STORE_EVENT_DATA = "jsonb_build_object('id', :store, 'name', 'Bench store')"
 # EARN_STATEMENT's arrays of a basket's lines.
 BASKET_PARAMETERS = ("line_ids", "skus", "categories", "quantities", "line_amounts")
 
@@ -521,6 +523,7 @@ def limit_scripts() -> dict[str, Path]:
             expiry_policy="'months:12'",
             kind=f"'{LedgerEntry.Kind.EARN}'",
             store_id=":store",
+            event_store=STORE_EVENT_DATA,
             order_id="'L' || :order",
             reference="'L' || :order",
             phone=phone,
@@ -561,6 +564,11 @@ def limit_scripts() -> dict[str, Path]:
             hold_expires_at="now() + interval '15 minutes'",
             status=f"'{Redemption.Status.HELD}'",
             now="now()",
+            event_store=STORE_EVENT_DATA,
+            event_redemption=(
+                "jsonb_build_object('points', 100, 'discount', '1.00', 'status', 'held', "
+                "'order_id', 'L' || :order)"
+            ),
         )
         + "END;\n"
     )

@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Store
 from loyalty.services.points import Cause, debit, member_lock, restore
+from webhooks.models import EventType
+from webhooks.payloads import entry_event_emit, reward_order_data, reward_order_event_emit
 
 from .models import RewardItem, RewardOrder
 
@@ -87,6 +89,12 @@ def reward_order_cancel(
         order.status = RewardOrder.Status.CANCELLED
         order.closed_at = timezone.now()
         order.save(update_fields=["status", "cancel_entry", "closed_at"])
+        entry_event_emit(order.cancel_entry, reward_order=reward_order_data(order))
+        reward_order_event_emit(
+            order,
+            type=EventType.REWARD_ORDER_CANCELLED,
+            balance=order.cancel_entry.balance_after,
+        )
         return order
 
 
@@ -96,14 +104,7 @@ def reward_order_fulfil(*, store: Store, code: str) -> RewardOrder:
     refused, since the reward was already handed over."""
     code = normalize_code(code)
     with transaction.atomic():
-        # Only the order row: a pickup moves no points, so it takes no member lock,
-        # and locking the joined member here would invert a cancel's lock order.
-        order = (
-            RewardOrder.objects.select_for_update(of=("self",))
-            .select_related("member", "item")
-            .filter(code=code, status=RewardOrder.Status.PENDING)
-            .first()
-        )
+        order = _lock_pending_order_of_code(code)
         if order is None:
             closed = (
                 RewardOrder.objects.select_related("member", "item")
@@ -121,7 +122,31 @@ def reward_order_fulfil(*, store: Store, code: str) -> RewardOrder:
         order.fulfilled_by = store
         order.closed_at = timezone.now()
         order.save(update_fields=["status", "fulfilled_by", "closed_at"])
+        reward_order_event_emit(
+            order, type=EventType.REWARD_ORDER_FULFILLED, balance=order.member.balance
+        )
         return order
+
+
+def _lock_pending_order_of_code(code: str) -> RewardOrder | None:
+    """Lock the member, then the pending order of the pickup code. A pickup moves no
+    points, but its webhook event is numbered in the member's sequence, under the
+    member's lock like every change of theirs, in the order a cancel takes them."""
+    pending = RewardOrder.objects.filter(code=code, status=RewardOrder.Status.PENDING)
+    found = pending.values("member_id").first()
+    if found is None:
+        return None
+    member = member_lock(found["member_id"])
+    # Cancelled meanwhile (its code perhaps drawn again for another member): not this one.
+    order = (
+        pending.filter(member_id=member.pk)
+        .select_for_update(of=("self",))
+        .select_related("item")
+        .first()
+    )
+    if order is not None:
+        order.member = member
+    return order
 
 
 def normalize_code(code: str) -> str:
@@ -151,6 +176,8 @@ def _place(*, member: Member, item: RewardItem, quantity: int, store: Store | No
         debit_entry=entry,
     )
     order.member = member
+    entry_event_emit(entry, reward_order=reward_order_data(order))
+    reward_order_event_emit(order, type=EventType.REWARD_ORDER_CREATED, balance=entry.balance_after)
     return order
 
 

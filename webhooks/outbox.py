@@ -51,19 +51,25 @@ def event_emit(*, member_id: int, type: str, data: dict, at=None) -> None:
 
 def events_emit_ctes(*, rows: str) -> str:
     """`event_emit` as CTEs of a WITH clause, for many members at once: one event for
-    each row of the CTE named `rows`, which gives (member_id, type, data jsonb), at
-    most one row per member. The statement passes %(now)s. The caller runs
+    each row of the CTE named `rows`, which gives (member_id, position, type, data
+    jsonb). A member's events of the statement are numbered in the order of their
+    `position`, after the member's earlier ones; the members' numbers are taken in the
+    order of their ids. The statement passes %(now)s. The caller runs
     `transaction.on_commit(deliveries_kick)` after it."""
+    # A member's last number is that of their last event here: numbering from the last
+    # back needs neither the count of their events nor a second pass.
     return f"""
 event_sequence AS (
     INSERT INTO webhooks_membersequence (member_id, last)
-    SELECT member_id, 1 FROM {rows}
-    ON CONFLICT (member_id) DO UPDATE SET last = webhooks_membersequence.last + 1
+    SELECT member_id, COUNT(*) FROM {rows} GROUP BY member_id ORDER BY member_id
+    ON CONFLICT (member_id) DO UPDATE SET last = webhooks_membersequence.last + EXCLUDED.last
     RETURNING member_id, last
 ),
 event_written AS (
     {EVENT_INSERT}
-    SELECT {NEW_EVENT_ID_SQL}, r.type, r.member_id, s.last, r.data, false, %(now)s
+    SELECT {NEW_EVENT_ID_SQL}, r.type, r.member_id,
+           s.last + 1 - ROW_NUMBER() OVER (PARTITION BY r.member_id ORDER BY r.position DESC),
+           r.data, false, %(now)s
     FROM {rows} AS r JOIN event_sequence AS s USING (member_id)
 )"""
 

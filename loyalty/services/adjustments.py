@@ -22,6 +22,7 @@ from core.errors import AppError
 from loyalty.expiry_policy import new_points_expire_at
 from loyalty.models import Adjustment, LedgerEntry, Member, Program
 from loyalty.selectors import points_adjusted_alone_today
+from webhooks.payloads import entry_event_emit
 
 from .points import Cause, credit, debit, member_lock
 
@@ -159,6 +160,7 @@ def _apply(adjustment: Adjustment, *, member: Member, decided_by) -> None:
     adjustment.decided_by = decided_by
     adjustment.decided_at = timezone.now()
     adjustment.save(update_fields=["status", "entry", "decided_by", "decided_at"])
+    entry_event_emit(adjustment.entry, reason=adjustment.reason)
 
 
 def _refuse_below_zero(member: Member, points: int) -> None:

@@ -6,8 +6,9 @@ first (the house lock order, docs/architecture.md) and looks for an earlier reco
 of the same (member, type, external id): a retry gets that record and is never paid
 twice. Otherwise it takes what the event's rule gives, within the rule's limit per
 member and period, the program's daily cap on bonus points and the rule's budget,
-credits it through the points core and records the event. An event that gets
-nothing is recorded too, with 0 points and the reason (docs/policies.md, "Events").
+credits it through the points core and records the event, and writes the points'
+webhook event. An event that gets nothing is recorded too, with 0 points and the
+reason (docs/policies.md, "Events"), and tells no webhook.
 
 The limits are counted from the member's own events, under the member's lock, so
 concurrent events of one member cannot both pass a limit; the budget is taken by a
@@ -34,6 +35,7 @@ from loyalty.models import (
     SignupBonusPaid,
     Store,
 )
+from webhooks.payloads import entry_event_emit
 
 from .members import member_lock_or_create
 from .points import Cause, credit, member_lock
@@ -151,7 +153,7 @@ def _event_paid(*, member: Member, report: EventReport) -> MemberEvent:
                 reason=entry_reason(report.event_type, streak),
             ),
         )
-    return MemberEvent.objects.create(
+    event = MemberEvent.objects.create(
         member=member,
         rule=rule,
         event_type=report.event_type,
@@ -165,6 +167,12 @@ def _event_paid(*, member: Member, report: EventReport) -> MemberEvent:
         entry=entry,
         created_at=at,
     )
+    if entry is not None:
+        entry_event_emit(
+            entry,
+            event={"type": report.event_type, "external_id": report.external_id, "streak": streak},
+        )
+    return event
 
 
 def entry_reason(event_type: str, streak: int | None) -> str:

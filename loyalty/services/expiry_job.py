@@ -5,7 +5,8 @@ transaction of a few set-based statements, so a run over millions of lots holds
 little memory and no Python loop walks the lots. Per chunk it locks the members
 first (skipping any that another transaction holds right now: the next run
 takes them), then empties their due lots, and writes one `expire` entry per
-member with an allocation per emptied lot and the new balance.
+member with an allocation per emptied lot, the new balance, and the entry's
+`points.expired` webhook event.
 
 Idempotent by construction: an emptied lot is not due any more, and a crash
 rolls back only the chunk in flight. A session advisory lock keeps two runs
@@ -29,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.models import LedgerEntry
+from webhooks.outbox import deliveries_kick
 
 from .points import expire_statement, fetch_named
 
@@ -155,6 +157,7 @@ def _expire_chunk(*, member_ids: list[int], as_of: datetime, reference: str) -> 
                 },
             )
             expired = fetch_named(cursor)
+            transaction.on_commit(deliveries_kick)
     return _Chunk(
         lots=expired["lots"],
         members=expired["members"],

@@ -1,7 +1,16 @@
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from loyalty.models import Member
+from webhooks.payloads import member_created_emit
+
+# What `bulk_create(ignore_conflicts=True)` does, telling whether the row went in.
+_MEMBER_INSERT = """
+    INSERT INTO loyalty_member (phone, balance, created_at) VALUES (%s, 0, %s)
+    ON CONFLICT (phone) DO NOTHING
+    RETURNING id
+"""
 
 
 def member_lock_or_create(*, phone: str) -> Member:
@@ -9,13 +18,18 @@ def member_lock_or_create(*, phone: str) -> Member:
 
     Most purchases are by known members: one locking read. For a new phone,
     ON CONFLICT DO NOTHING lets concurrent first purchases both succeed without
-    a savepoint, and the locking read that follows serializes them.
+    a savepoint, and the locking read that follows serializes them. The one whose
+    insert went in writes the `member.created` webhook event.
     """
     locked = Member.objects.select_for_update()
     member = locked.filter(phone=phone).first()
     if member is None:
-        Member.objects.bulk_create([Member(phone=phone)], ignore_conflicts=True)
+        with connection.cursor() as cursor:
+            cursor.execute(_MEMBER_INSERT, [phone, timezone.now()])
+            inserted = cursor.fetchone() is not None
         member = locked.get(phone=phone)
+        if inserted:
+            member_created_emit(member)
     return member
 
 

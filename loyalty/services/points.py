@@ -15,6 +15,10 @@ and the hold's (`redemptions.HOLD_WRITE`), `expire_statement` empties every due
 lot of many members at once for the expiry job, and `credit_many_statement`
 credits many members at once. Each writes exactly what its
 per-member form would; tests/loyalty/test_set_based_forms.py compares every row.
+
+Each entry has its `points.*` event (webhooks/payloads.py), written by the caller of
+the per-member forms, who knows what moved the points, and by the whole statements
+(`expire_statement`, `credit_many_statement`) themselves.
 """
 
 from dataclasses import dataclass
@@ -25,6 +29,9 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import AppError
 from loyalty.models import Allocation, LedgerEntry, Lot, Member
+from webhooks.models import EventType
+from webhooks.outbox import events_emit_ctes
+from webhooks.payloads import entry_data_sql, event_type_sql, store_data_sql
 
 # Lots are read in batches while a debit walks them, so one debit never loads a
 # member's whole history yet rarely needs a second round trip.
@@ -121,14 +128,15 @@ def credit_by_phone_ctes(*, when: str) -> str:
     locked and gains %(points)s; then the entry and the lot expiring at %(expires_at)s.
     Nothing is written unless the SQL condition `when` holds, which may ask the
     caller's CTEs before these. The statement passes %(kind)s, %(store_id)s,
-    %(reference)s and %(now)s, and may read `member` (id, balance) and `entry` (id).
+    %(reference)s and %(now)s, and may read `member` (id, balance, created_at, and
+    `inserted`: whether the member is new) and `entry` (id, member_id, balance_after).
     A credit of 0 points locks or creates the member and writes nothing else."""
     return f"""
 member AS (
     INSERT INTO loyalty_member (phone, balance, created_at)
     SELECT %(phone)s, %(points)s, %(now)s WHERE {when}
     ON CONFLICT (phone) DO UPDATE SET balance = loyalty_member.balance + EXCLUDED.balance
-    RETURNING id, balance
+    RETURNING id, balance, created_at, xmax = 0 AS inserted
 ),
 entry AS (
     {ENTRY_INSERT}
@@ -149,9 +157,19 @@ def credit_many_statement(*, credits: str) -> str:
     """`credit` for many members at once, in one statement: the SQL query `credits`
     gives rows (member_id, seq, points, expires_at, reference), points above 0, and
     each becomes a %(kind)s entry by %(store_id)s and %(job)s at %(now)s, in `seq`
-    order per member, with its lot; the members are locked and their balances
-    raised. For loading many members' points at once, as the tests and benchmarks
-    that need a million lots do."""
+    order per member, with its lot and its event; the members are locked and their
+    balances raised. The caller runs `transaction.on_commit(deliveries_kick)`. For
+    loading many members' points at once, as the tests and benchmarks that need a
+    million lots do."""
+    credited = entry_data_sql(
+        entry_id="id",
+        kind="%(kind)s",
+        points="points",
+        balance="balance_after",
+        at="%(now)s",
+        store=store_data_sql("%(store_id)s"),
+        reference="reference",
+    )
     return f"""
 WITH credits AS ({credits}),
 locked AS (
@@ -169,8 +187,15 @@ entries AS (
     SELECT member_id, %(kind)s, points, balance_after, %(store_id)s, %(job)s, reference, '',
            %(now)s
     FROM running ORDER BY member_id, seq
-    RETURNING id, member_id, points, balance_after
+    RETURNING id, member_id, points, balance_after, reference
 ),
+event_rows AS (
+    -- A member's balance after each credit rises with it: it orders their events.
+    SELECT member_id, balance_after AS position, {event_type_sql("%(kind)s")} AS type,
+           {credited} AS data
+    FROM entries
+),
+{events_emit_ctes(rows="event_rows")},
 lots AS (
     -- As in `credit`: a debt is paid first, and only what is left becomes a lot. A
     -- member's balances after each credit differ, so they find each credit's expiry.
@@ -234,10 +259,20 @@ def expire_statement(*, members: str) -> str:
     %(as_of)s of the members the SQL condition `members` (on `member_id`) selects: the
     lots are emptied, and each member gets one %(kind)s entry by %(job)s with
     %(reference)s and %(now)s, an allocation per emptied lot, and the new balance. What
-    a `debit` of all the due points would write, since they expire soonest. The caller
-    locks the members first. Returns one row: `lots`, `members` and `points` expired.
-    Every figure comes from the rows as the statement changes them, so nothing is read
-    and written back in separate steps."""
+    a `debit` of all the due points would write, since they expire soonest, and each
+    member's `points.expired` event. The caller locks the members first, and runs
+    `transaction.on_commit(deliveries_kick)`. Returns one row: `lots`, `members` and
+    `points` expired. Every figure comes from the rows as the statement changes them,
+    so nothing is read and written back in separate steps."""
+    expired = entry_data_sql(
+        entry_id="id",
+        kind="%(kind)s",
+        points="points",
+        balance="balance_after",
+        at="%(now)s",
+        store="NULL",
+        reference="%(reference)s",
+    )
     return f"""
 WITH due AS (
     SELECT id, member_id, remaining FROM loyalty_lot
@@ -261,8 +296,14 @@ entries AS (
     {ENTRY_INSERT}
     SELECT id, %(kind)s, -points, balance, NULL, %(job)s, %(reference)s, '', %(now)s
     FROM charged
-    RETURNING id, member_id
+    RETURNING id, member_id, points, balance_after
 ),
+event_rows AS (
+    SELECT member_id, 1 AS position, '{EventType.POINTS_EXPIRED}' AS type,
+           {expired} AS data
+    FROM entries
+),
+{events_emit_ctes(rows="event_rows")},
 allocations AS (
     {ALLOCATION_INSERT}
     SELECT entries.id, emptied.id, emptied.points

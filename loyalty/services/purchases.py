@@ -3,11 +3,11 @@
 An earn is the hottest write of the service. It is one statement, its own transaction:
 it finds an earlier report of the order, or else locks or creates the member, adds the
 points, and writes the entry, the lot, the purchase and its basket's lines, all in one
-round trip (`EARN_STATEMENT`). Like the expiry job it writes exactly what `credit`
-would; the invariant tests hold it to that. While earning rules are on, the basket is
-evaluated here first (loyalty/earning.py), and the statement (`RULES_EARN_STATEMENT`)
-also writes what each line earned under which rule and takes the promotions' uses and
-budgets.
+round trip (`EARN_STATEMENT`), with its webhook events. Like the expiry job it writes
+exactly what `credit` would; the invariant tests hold it to that. While earning rules
+are on, the basket is evaluated here first (loyalty/earning.py), and the statement
+(`RULES_EARN_STATEMENT`) also writes what each line earned under which rule and takes
+the promotions' uses and budgets.
 """
 
 from collections.abc import Sequence
@@ -23,6 +23,9 @@ from core.errors import AppError
 from loyalty.earning import Earning, Line, Rule, earning
 from loyalty.expiry_policy import new_points_expire_at
 from loyalty.models import EarningRule, LedgerEntry, Member, Program, Purchase, Refund, Store
+from webhooks.models import EventType
+from webhooks.outbox import deliveries_kick, events_emit_ctes
+from webhooks.payloads import as_jsonb, entry_data_sql, moment_sql, store_data
 
 from .points import credit_by_phone_ctes, fetch_named
 from .promotions import (
@@ -102,7 +105,8 @@ def purchase_record(
 # still hold the rules they came from, or nothing is written and the caller reads
 # the rules again; so a rules change is never missed, and its read costs no round trip.
 # Unless the order was reported before, the core credits its points (locking or
-# creating the member) and the purchase is written, with the points' entry.
+# creating the member) and the purchase is written, with the points' entry and the
+# webhook events of both (webhooks/payloads.py).
 _EARN_READS = """rules AS (
     SELECT FROM loyalty_program
     WHERE id = %(program_id)s AND earn_rate = %(earn_rate)s AND expiry_policy = %(expiry_policy)s
@@ -124,6 +128,16 @@ earlier AS (
     JOIN loyalty_member AS member ON member.id = purchase.member_id
     WHERE purchase.store_id = %(store_id)s AND purchase.order_id = %(order_id)s
 )"""
+# What the earn's `points.earned` tells of its entry (webhooks/payloads.py).
+_EARNED_ENTRY_DATA = entry_data_sql(
+    entry_id="entry.id",
+    kind="%(kind)s",
+    points="%(points)s",
+    balance="entry.balance_after",
+    at="%(now)s",
+    store="%(event_store)s",
+    reference="%(reference)s",
+)
 _EARN_WRITES = f"""
 {credit_by_phone_ctes(when="EXISTS (SELECT FROM rules) AND NOT EXISTS (SELECT FROM earlier)")},
 purchase AS (
@@ -145,7 +159,20 @@ basket AS (
     ) WITH ORDINALITY AS line(line_id, sku, category, quantity, amount, position)
     ORDER BY line.position
     RETURNING id, line_id
-)"""
+),
+-- A new member's `member.created` (before its first points), then the points' event.
+event_rows AS (
+    SELECT id AS member_id, 1 AS position, '{EventType.MEMBER_CREATED}' AS type,
+           jsonb_build_object('balance', 0, 'created_at', {moment_sql("created_at")}) AS data
+    FROM member WHERE inserted
+    UNION ALL
+    SELECT entry.member_id, 2, '{EventType.POINTS_EARNED}',
+           {_EARNED_ENTRY_DATA} || jsonb_build_object('purchase', jsonb_build_object(
+               'order_id', purchase.order_id, 'amount', purchase.amount::text
+           ))
+    FROM entry CROSS JOIN purchase
+),
+{events_emit_ctes(rows="event_rows")}"""
 _EARN_ANSWER = """
 SELECT TRUE AS created, purchase.*, %(phone)s AS phone, NULL AS basket FROM purchase{refusal}
 UNION ALL
@@ -284,6 +311,7 @@ def earn_parameters(*, store, phone, order_id, amount, lines: Sequence[BasketLin
         **rules.checked(),
         "kind": LedgerEntry.Kind.EARN,
         "store_id": store.pk,
+        "event_store": as_jsonb(store_data(store)),
         "order_id": order_id,
         "reference": order_id,
         "phone": phone,
@@ -408,6 +436,7 @@ def _recorded_from_row(row: dict, *, store, report: dict) -> Recorded:
         balance_after=row["balance_after"],
     )
     if row["created"]:
+        transaction.on_commit(deliveries_kick)
         return Recorded(purchase, True)
     return _replayed_purchase(purchase, basket=row["basket"], report=report)
 

@@ -5,8 +5,8 @@ back into the very lots they came from.
 A hold is the hot path of spending. It is two statements in one transaction:
 `HOLD_READ` locks the member and reads the rules and any live redemption of the
 order, and after the checks `HOLD_WRITE` debits the lots, soonest-expiring first,
-and writes the entry, the allocations and the redemption. It writes exactly what
-`debit` would; the invariant tests hold it to that.
+and writes the entry, the allocations and the redemption, and the webhook events of
+both. It writes exactly what `debit` would; the invariant tests hold it to that.
 """
 
 from dataclasses import dataclass
@@ -19,6 +19,16 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import AppError
 from loyalty.models import LedgerEntry, Member, Program, Redemption, Store
+from webhooks.models import EventType
+from webhooks.outbox import deliveries_kick, events_emit_ctes
+from webhooks.payloads import (
+    as_jsonb,
+    entry_data_sql,
+    entry_event_emit,
+    redemption_data,
+    redemption_event_emit,
+    store_data,
+)
 
 from .points import DEBIT_CTES, Cause, fetch_named, member_lock, refuse_beyond_balance, restore
 
@@ -81,17 +91,47 @@ WHERE member.id = %(member_id)s AND program.id = %(program_id)s
 FOR UPDATE OF member
 """
 
-# The core's DEBIT_CTES take the points from the lots; then the redemption is written.
-HOLD_WRITE = f"""
-WITH {DEBIT_CTES}
-INSERT INTO loyalty_redemption (
-    store_id, order_id, member_id, order_total, points, discount, status, hold_expires_at,
-    debit_entry_id, created_at
+# What the hold's `points.redeemed` tells of its entry (webhooks/payloads.py).
+_REDEEMED_ENTRY_DATA = entry_data_sql(
+    entry_id="entry.id",
+    kind="%(kind)s",
+    points="-%(points)s",
+    balance="balance",
+    at="%(now)s",
+    store="%(event_store)s",
+    reference="%(reference)s",
 )
-SELECT %(store_id)s, %(order_id)s, member.id, %(order_total)s, %(points)s, %(discount)s,
-       %(status)s, %(hold_expires_at)s, entry.id, %(now)s
-FROM member CROSS JOIN entry
-RETURNING id, debit_entry_id, (SELECT balance FROM member) AS balance
+
+# The core's DEBIT_CTES take the points from the lots; then the redemption is written,
+# and the webhook events of both: the points' first, then the redemption's.
+HOLD_WRITE = f"""
+WITH {DEBIT_CTES},
+redemption AS (
+    INSERT INTO loyalty_redemption (
+        store_id, order_id, member_id, order_total, points, discount, status, hold_expires_at,
+        debit_entry_id, created_at
+    )
+    SELECT %(store_id)s, %(order_id)s, member.id, %(order_total)s, %(points)s, %(discount)s,
+           %(status)s, %(hold_expires_at)s, entry.id, %(now)s
+    FROM member CROSS JOIN entry
+    RETURNING id, debit_entry_id
+),
+event_redemption AS (
+    SELECT member.id AS member_id, member.balance,
+           %(event_redemption)s::jsonb || jsonb_build_object('id', redemption.id) AS data
+    FROM member CROSS JOIN redemption
+),
+event_rows AS (
+    SELECT member_id, 1 AS position, '{EventType.POINTS_REDEEMED}' AS type,
+           {_REDEEMED_ENTRY_DATA} || jsonb_build_object('redemption', event_redemption.data) AS data
+    FROM event_redemption CROSS JOIN entry
+    UNION ALL
+    SELECT member_id, 2, '{EventType.REDEMPTION_HELD}',
+           jsonb_build_object('redemption', data, 'balance', balance)
+    FROM event_redemption
+),
+{events_emit_ctes(rows="event_rows")}
+SELECT id, debit_entry_id, (SELECT balance FROM member) AS balance FROM redemption
 """
 
 
@@ -127,6 +167,7 @@ def redemption_hold(
         written = fetch_named(cursor)
         if written is None:
             raise RuntimeError(f"member {member.pk}: lots hold fewer points than the balance")
+        transaction.on_commit(deliveries_kick)
         redemption.pk = written["id"]
         redemption.debit_entry_id = written["debit_entry_id"]
         redemption.member.balance = written["balance"]
@@ -173,6 +214,8 @@ def _write_parameters(redemption: Redemption) -> dict:
         "hold_expires_at": redemption.hold_expires_at,
         "status": Redemption.Status.HELD,
         "now": redemption.created_at,
+        "event_store": as_jsonb(store_data(redemption.store)),
+        "event_redemption": as_jsonb(redemption_data(redemption)),
     }
 
 
@@ -187,6 +230,11 @@ def redemption_commit(*, store: Store, redemption_id: int) -> Redemption:
         redemption.status = Redemption.Status.COMMITTED
         redemption.committed_at = timezone.now()
         redemption.save(update_fields=["status", "committed_at"])
+        redemption_event_emit(
+            redemption,
+            type=EventType.REDEMPTION_COMMITTED,
+            balance=redemption.member.balance,
+        )
         return redemption
 
 
@@ -218,8 +266,15 @@ def redemptions_release_expired(*, as_of: datetime) -> int:
     return released
 
 
+_CLOSED_EVENT = {
+    Redemption.Status.CANCELLED: EventType.REDEMPTION_CANCELLED,
+    Redemption.Status.RELEASED: EventType.REDEMPTION_RELEASED,
+}
+
+
 def _return_points(redemption: Redemption, status: str, cause: Cause) -> None:
-    """Restore the held points; the caller holds the member's lock (redemption.member)."""
+    """Restore the held points; the caller holds the member's lock (redemption.member).
+    Writes the points' event, then the redemption's."""
     redemption.release_entry = restore(
         member=redemption.member,
         debit_entry=redemption.debit_entry,
@@ -231,6 +286,10 @@ def _return_points(redemption: Redemption, status: str, cause: Cause) -> None:
     redemption.status = status
     redemption.closed_at = timezone.now()
     redemption.save(update_fields=["status", "release_entry", "closed_at"])
+    entry_event_emit(redemption.release_entry, redemption=redemption_data(redemption))
+    redemption_event_emit(
+        redemption, type=_CLOSED_EVENT[status], balance=redemption.release_entry.balance_after
+    )
 
 
 def _lock_store_redemption(*, store: Store, redemption_id: int) -> Redemption:

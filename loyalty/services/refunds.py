@@ -31,6 +31,7 @@ from loyalty.models import (
     RefundLine,
     Store,
 )
+from webhooks.payloads import entry_event_emit
 
 from .points import Cause, debit, member_lock
 from .promotions import uses_given_back
@@ -182,7 +183,8 @@ def _with_points(move: LineMove, earned: int) -> LineMove:
 
 
 def _reversal_record(member, purchase: Purchase, *, refund_id, amount, moves) -> Refund:
-    """Take the points back, and write the refund, its lines and what is left to refund.
+    """Take the points back, and write the refund, its lines, what is left to refund and
+    the reversal's webhook event (none when it takes no points back).
     The refund that completes the purchase takes back all that is left, bonuses too, and
     gives the promotions' uses back (before the lots, in the order of docs/architecture.md)."""
     refunded_total = purchase.refunded_amount + amount
@@ -217,6 +219,12 @@ def _reversal_record(member, purchase: Purchase, *, refund_id, amount, moves) ->
     )
     _refunded_lines_record(refund, moves)
     refund.purchase.member = member
+    if entry is not None:
+        entry_event_emit(
+            entry,
+            purchase={"order_id": purchase.order_id, "amount": f"{purchase.amount:.2f}"},
+            refund={"refund_id": refund_id, "amount": f"{amount:.2f}"},
+        )
     return refund
 
 

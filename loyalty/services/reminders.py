@@ -3,7 +3,8 @@
 A reminder is claimed by inserting its row, unique per member and expiry
 instant, with ON CONFLICT DO NOTHING: only the run whose insert went in sends
 the text, so a second run, or two at once, never text a member twice. The
-claim and the outbox row commit together; the text goes out after the commit,
+claim, the outbox row of the text and the `points.expiring` webhook event commit
+together; the text goes out after the commit,
 and a text whose task never reached the broker (the worker died in between) is
 handed over by the minute job of the outbox. A worker killed mid-chunk rolls
 back its claims with their texts, and the next run claims them again.
@@ -22,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.sms.delivery import sms_enqueue
 from loyalty.models import ExpiryReminder, Member, Program
+from webhooks.payloads import points_expiring_emit
 
 CLAIM = """
     INSERT INTO loyalty_expiryreminder (member_id, expires_at, points, sent_at)
@@ -67,7 +69,7 @@ def _remind_chunk(*, member_ids: list[int], window: list) -> int:
             for member in Member.objects.select_for_update()
             .filter(pk__in=member_ids, phone__isnull=False)
             .order_by("pk")
-            .only("phone", "language")
+            .only("phone", "language", "balance")
         }
         if not members:
             return 0
@@ -80,6 +82,9 @@ def _remind_chunk(*, member_ids: list[int], window: list) -> int:
             with translation.override(member.text_language):
                 body = reminder_text(points=reminder.points, expires_at=reminder.expires_at)
             sms_enqueue(phone=member.phone, body=body, expires_at=reminder.expires_at)
+            points_expiring_emit(
+                member=member, points=reminder.points, expires_at=reminder.expires_at
+            )
     return len(claimed)
 
 
