@@ -539,7 +539,7 @@ def keys(value):
 
 
 def documented_examples() -> dict[str, dict]:
-    text = (Path(settings.BASE_DIR) / "docs" / "webhook-events.md").read_text()
+    text = (Path(settings.BASE_DIR) / "docs/webhook-events.md").read_text()
     bodies = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", text, re.S)]
     return {body["type"]: body for body in bodies}
 
