@@ -10,6 +10,7 @@ page shows as they are."""
 import re
 from html.parser import HTMLParser
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.hashers import identify_hasher
 from django.contrib.auth.models import Group
 
@@ -38,6 +39,8 @@ ALLOWED = {
     "Command",
     "Control",
     "Mac",
+    # The technical name Chinese pages use as it is (WeCom's, DingTalk's, GitHub's).
+    "Webhook",
 }
 
 
@@ -146,6 +149,11 @@ def data_shown() -> set[str]:
         *Event.objects.values_list("type", flat=True),
         *Attempt.objects.values_list("error", flat=True),
         *Attempt.objects.values_list("response_excerpt", flat=True),
+        # A history message in words (not Django's own, kept as JSON) is written in the
+        # language of the person who acted, and shown as it was written.
+        *LogEntry.objects.exclude(change_message__startswith="[").values_list(
+            "change_message", flat=True
+        ),
         *Group.objects.values_list("name", flat=True),
         *User.objects.values_list("name", flat=True),
         *(part for user in User.objects.all() for part in password_summary(user)),

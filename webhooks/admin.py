@@ -530,7 +530,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     list_display = (
         "created_at",
         "type_shown",
-        "event_id",
+        "webhook_id_shown",
         "member_link",
         "sequence_shown",
         "endpoint",
@@ -582,7 +582,7 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
         return delivery.sequence if delivery.sequence is not None else "-"
 
     @admin.display(description=_("event id"))
-    def event_id(self, delivery):
+    def webhook_id_shown(self, delivery):
         return code(delivery.event.webhook_id)
 
     @admin.display(description=pgettext_lazy("webhook", "event"))
