@@ -8,11 +8,8 @@ from collections import defaultdict
 import pytest
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from tests.factories import MemberFactory
-from tests.processes import purge_default_queue, start_worker, stop_worker
-from tests.webhooks.conftest import emit
-from webhooks import outbox
+from tests.webhooks.conftest import LEASE_WAIT_SECONDS, SEND_TASK, all_delivered, emit
 from webhooks.models import Delivery, Event
 
 pytestmark = [
@@ -21,43 +18,6 @@ pytestmark = [
     # conftest makes tasks eager; send_task goes through the broker all the same, as wanted here.
     pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored"),
 ]
-
-SEND_TASK = "webhooks.tasks.deliveries_send"
-# The worker's tries end after 2 s, so a head's lease (4 times that) runs out soon
-# after its worker dies.
-TIMEOUT_SECONDS = 2
-# Leases run out on their own clock: a wait, not a timed assertion.
-LEASE_WAIT_SECONDS = 4 * TIMEOUT_SECONDS + 30
-
-
-@pytest.fixture
-def worker(transactional_db, tmp_path):
-    """One worker on a queue of its own that also takes the lanes' tasks from the
-    default queue, allowed to reach the receiver on 127.0.0.1."""
-    purge_default_queue()
-    worker = start_worker(
-        tmp_path,
-        WEBHOOKS_ALLOW_HTTP="1",
-        WEBHOOKS_ALLOWED_NETWORKS="127.0.0.1/32",
-        WEBHOOKS_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
-    )
-    try:
-        worker.also_consume(celery_app.conf.task_default_queue)
-        yield worker
-    finally:
-        stop_worker(worker)
-
-
-@pytest.fixture
-def no_sending_here(monkeypatch):
-    """The test's own commits kick nothing (tasks are eager here): the worker sends."""
-    monkeypatch.setitem(outbox._ENABLED_ENDPOINTS_SEEN, "at", float("inf"))
-    monkeypatch.setitem(outbox._ENABLED_ENDPOINTS_SEEN, "any", False)
-
-
-def all_delivered() -> bool:
-    deliveries = Delivery.objects.all()
-    return deliveries.exists() and not deliveries.exclude(status=Delivery.Status.DELIVERED).exists()
 
 
 def test_the_first_retry_comes_from_a_task_counted_down_to_it(
