@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import ProtectedError, TextField
-from django.db.models.functions import Cast
+from django.db.models import ProtectedError, TextField, Value
+from django.db.models.functions import Cast, Replace
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,6 +24,7 @@ from accounts.phones import mask_phone
 from core.errors import AppError
 from loyalty.models import IdempotentRequest, Member
 from loyalty.services.points import member_lock
+from webhooks.models import Attempt
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def customer_erase(*, member_id: int, staff_user: User | None = None) -> Erasure
         codes_deleted, _by_model = SmsCode.objects.filter(phone=phone).delete()
         codes_deleted += requests_deleted
         texts_deleted, _by_model = SmsMessage.objects.filter(phone=phone).delete()
-        answers_scrubbed = _stored_answers_scrub(phone)
+        answers_scrubbed = _stored_answers_scrub(phone) + _webhook_answers_scrub(phone)
     logger.info(
         "member %d erased (%s), staff user %s",
         member.pk,
@@ -140,6 +141,15 @@ def _stored_answers_scrub(phone: str) -> int:
         answer.save(update_fields=["response_body", "fingerprint"])
         scrubbed += 1
     return scrubbed
+
+
+def _webhook_answers_scrub(phone: str) -> int:
+    """Cut the phone out of the answers storefronts gave webhooks, kept in the delivery
+    log: a receiver may echo the body it was sent, which holds the phone when its
+    endpoint asks for it."""
+    return Attempt.objects.filter(response_excerpt__contains=phone).update(
+        response_excerpt=Replace("response_excerpt", Value(phone), Value(""))
+    )
 
 
 def _without(value, phone: str):

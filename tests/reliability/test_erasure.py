@@ -43,6 +43,7 @@ from loyalty.services.reminders import expiry_reminders_send
 from tests.admin import staff_member
 from tests.factories import earn
 from tests.invariants import assert_ledger_consistent
+from webhooks.models import Attempt, Delivery, Endpoint, Event
 
 pytestmark = pytest.mark.django_db
 
@@ -142,6 +143,36 @@ def test_the_stored_answers_of_idempotent_requests_lose_the_phone(customer, stor
     )
     assert retry.status_code == 409
     assert LedgerEntry.objects.filter(reference="POS-1").count() == 1
+
+
+def test_a_storefronts_answer_that_echoed_the_phone_loses_it_in_the_delivery_log(customer, store):
+    endpoint = Endpoint.objects.create(
+        store=store, url="https://hooks.example.com/", event_types=["points.earned"]
+    )
+    event = Event.objects.create(type="points.earned", member=customer, data={"balance": 500})
+    delivery = Delivery.objects.create(endpoint=endpoint, event=event, member_id=customer.pk)
+    echoed = Attempt.objects.create(
+        delivery=delivery,
+        started_at=timezone.now(),
+        duration_ms=20,
+        status_code=200,
+        response_excerpt=f'{{"received": {{"member": {{"phone": "{PHONE}"}}}}}}',
+    )
+    other = Attempt.objects.create(
+        delivery=delivery,
+        started_at=timezone.now(),
+        duration_ms=20,
+        status_code=200,
+        response_excerpt=f"ok {OTHER_PHONE}",
+    )
+
+    erasure = customer_erase(member_id=customer.pk)
+
+    echoed.refresh_from_db()
+    assert echoed.response_excerpt == '{"received": {"member": {"phone": ""}}}'
+    other.refresh_from_db()
+    assert other.response_excerpt == f"ok {OTHER_PHONE}"
+    assert erasure.answers_scrubbed == 2
 
 
 def test_the_customers_tokens_stop_working(customer):
