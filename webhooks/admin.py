@@ -19,7 +19,9 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -109,7 +111,9 @@ class EndpointForm(forms.ModelForm):
     )
     event_types = forms.MultipleChoiceField(
         label=capfirst(Endpoint._meta.get_field("event_types").verbose_name),
-        choices=EventType.choices,
+        # Named as staff read them and as the receiver's developer does, in the language
+        # of the request that shows the form.
+        choices=[(value, lazy(event_type_label, SafeString)(value)) for value in EventType.values],
         widget=forms.CheckboxSelectMultiple,
         help_text=_("The endpoint is sent these events and no others."),
     )
@@ -530,14 +534,14 @@ class DeliveryAdmin(MemberColumnsMixin, ReadOnlyAdmin):
     list_display = (
         "created_at",
         "type_shown",
-        "webhook_id_shown",
+        "status",
+        "last_http_status",
+        "tries",
+        "next_try",
         "member_link",
         "sequence_shown",
         "endpoint",
-        "status",
-        "tries",
-        "next_try",
-        "last_http_status",
+        "webhook_id_shown",
     )
     list_filter = ("endpoint", "status", DeliveryEventTypeFilter)
     search_fields = ("=event__webhook_id",)

@@ -10,6 +10,7 @@ lost; receivers deduplicate by `webhook-id`.
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +47,8 @@ FAN_OUT_LOCK_KEY = 18_0001
 # How long one lane_send keeps sending a lane's next heads before it lets others go.
 LANE_BUDGET_SECONDS = 60
 USER_AGENT = "loyalty-points-webhooks"
+
+logger = logging.getLogger(__name__)
 
 
 def lease_duration() -> timedelta:
@@ -291,6 +294,13 @@ def _outcome_record(*, delivery: Delivery, result: TryResult) -> _Outcome:
             endpoints.filter(failing_since__isnull=False).update(failing_since=None)
             return _Outcome(next_try_at=None, endpoint_enabled=True)
         endpoints.filter(failing_since__isnull=True).update(failing_since=result.started_at)
+        # Said where an operator looks first, not only in the delivery log.
+        logger.warning(
+            "webhook %s to endpoint %d failed: %s",
+            delivery.event.webhook_id,
+            delivery.endpoint_id,
+            status or result.error,
+        )
         if status == 410:
             # The head stays pending: switched back on, the endpoint gets it first.
             mine.update(leased_until=None, next_try_at=now)

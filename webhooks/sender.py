@@ -176,6 +176,21 @@ def _refusal_texts():
     ]
 
 
+def address_refusal(host: str) -> str | None:
+    """Why every try to `host` would be refused for the addresses it has now, or None;
+    None too while it does not resolve (its name may be set up later)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return None
+    for _family, _type, _proto, _name, sockaddr in infos:
+        try:
+            _refuse_unless_allowed(ipaddress.ip_address(sockaddr[0].split("%")[0]))
+        except TryFailed as refused:
+            return str(refused)
+    return None
+
+
 def _checked_address(host: str, port: int) -> str:
     """The address to connect to: every address the host has must be allowed, so a
     name cannot pair a public address with a private one."""

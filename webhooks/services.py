@@ -4,6 +4,7 @@ it on and off, send it a test event, and send failed deliveries again
 admin (Django's LogEntry), as admin's own changes are, naming who made it."""
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -21,6 +22,7 @@ from loyalty.models import Store
 from .delivery import endpoint_catch_up
 from .models import TEST_EVENT_TYPE, Delivery, Endpoint, Event, EventType, secret_new
 from .outbox import deliveries_kick
+from .sender import address_refusal
 
 # How long receivers may still verify with the secret a rotation replaced, while they
 # put the new one in place: the sender signs with both until then.
@@ -44,6 +46,13 @@ def url_refusal(url: str) -> str | None:
             return gettext("The URL must be an HTTPS address: events are sent encrypted only.")
         # Django's own message, in every language it speaks.
         return gettext("Enter a valid URL.")
+    refused = address_refusal(urlsplit(url).hostname or "")
+    if refused:
+        # Caught here, or every try would fail for days before anyone saw why.
+        return gettext(
+            "%(refusal)s: nothing can be sent there. A private network is reached only "
+            "once the operator names it in WEBHOOKS_ALLOWED_NETWORKS."
+        ) % {"refusal": refused}
     return None
 
 
@@ -149,6 +158,11 @@ def endpoint_test_send(*, endpoint: Endpoint, staff_user) -> Event:
                 "invalid_state",
                 _("The endpoint is disabled: enable it first, then send the test."),
             )
+        # Staff test now, often right after fixing the receiver: earlier tests still
+        # waiting for a retry, ahead of this one in the endpoint's lane, go now too.
+        endpoint.deliveries.filter(member_id__isnull=True, status=Delivery.Status.PENDING).update(
+            next_try_at=timezone.now()
+        )
         event = Event.objects.create(
             type=TEST_EVENT_TYPE,
             member=None,

@@ -72,7 +72,7 @@ def test_plain_http_is_refused_unless_the_setting_allows_it(store, settings):
     settings.WEBHOOKS_ALLOW_HTTP = True
     allowed = endpoint_create(
         store=store,
-        url="http://localhost:8000/hooks",
+        url="http://127.0.0.1:8000/hooks",
         event_types=[EventType.POINTS_EARNED],
         include_phone=False,
     )
@@ -81,7 +81,7 @@ def test_plain_http_is_refused_unless_the_setting_allows_it(store, settings):
     assert refused.details == {
         "url": ["The URL must be an HTTPS address: events are sent encrypted only."]
     }
-    assert allowed.url == "http://localhost:8000/hooks"
+    assert allowed.url == "http://127.0.0.1:8000/hooks"
 
 
 def test_http_follows_debug_while_the_setting_is_absent(store, settings):
@@ -90,7 +90,7 @@ def test_http_follows_debug_while_the_setting_is_absent(store, settings):
 
     endpoint = endpoint_create(
         store=store,
-        url="http://localhost:8000/hooks",
+        url="http://127.0.0.1:8000/hooks",
         event_types=[EventType.POINTS_EARNED],
         include_phone=False,
     )
@@ -111,6 +111,23 @@ def test_http_follows_debug_while_the_setting_is_absent(store, settings):
 def test_bad_urls_and_event_types_are_refused_saying_which(store, changes, field):
     assert list(refusal_of(store=store, **changes).details) == [field]
     assert not Endpoint.objects.exists()
+
+
+def test_an_address_no_try_could_reach_is_refused_when_the_endpoint_is_added(store, settings):
+    settings.WEBHOOKS_ALLOWED_NETWORKS = []
+    refused = refusal_of(store=store, url="https://127.0.0.1:8443/hooks")
+
+    assert "127.0.0.1 is a loopback address" in refused.message
+    assert "WEBHOOKS_ALLOWED_NETWORKS" in refused.message
+    assert not Endpoint.objects.exists()
+
+    settings.WEBHOOKS_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    assert endpoint_create(
+        store=store,
+        url="https://127.0.0.1:8443/hooks",
+        event_types=[EventType.POINTS_EARNED],
+        include_phone=False,
+    )
 
 
 def test_event_types_are_kept_once_each_in_the_order_they_are_listed(store):
@@ -209,6 +226,18 @@ def test_a_test_event_goes_to_its_endpoint_alone_once_committed(
     assert event.only_endpoint_id == endpoint.pk
     assert set(event.data) == {"message"}
     assert callbacks == [deliveries_kick]
+
+
+def test_a_new_test_event_takes_earlier_ones_waiting_for_a_retry_along(endpoint, staff):
+    waiting = failed_delivery(endpoint, status=Delivery.Status.PENDING)
+    Delivery.objects.filter(pk=waiting.pk).update(
+        next_try_at=timezone.now() + timedelta(minutes=5)
+    )
+
+    endpoint_test_send(endpoint=endpoint, staff_user=staff)
+
+    waiting.refresh_from_db()
+    assert waiting.next_try_at <= timezone.now()
 
 
 def test_no_test_event_is_made_for_a_disabled_endpoint(endpoint, staff):
