@@ -140,6 +140,19 @@ def test_a_failing_receiver_gets_the_event_again_until_it_takes_it_and_only_then
     ]
 
 
+def test_the_worker_says_in_its_log_which_event_failed_where_and_why(
+    endpoint, receiver, member, caplog
+):
+    receiver.answer(503)
+    emit(member.pk)
+
+    with caplog.at_level("WARNING", logger="webhooks.delivery"):
+        deliveries_send()
+
+    event = Event.objects.get()
+    assert f"webhook {event.webhook_id} to endpoint {endpoint.pk} failed: 503" in caplog.text
+
+
 def test_after_ten_failed_tries_the_delivery_fails_and_the_lane_moves_on(
     endpoint, receiver, member
 ):

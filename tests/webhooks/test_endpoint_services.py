@@ -230,9 +230,7 @@ def test_a_test_event_goes_to_its_endpoint_alone_once_committed(
 
 def test_a_new_test_event_takes_earlier_ones_waiting_for_a_retry_along(endpoint, staff):
     waiting = failed_delivery(endpoint, status=Delivery.Status.PENDING)
-    Delivery.objects.filter(pk=waiting.pk).update(
-        next_try_at=timezone.now() + timedelta(minutes=5)
-    )
+    Delivery.objects.filter(pk=waiting.pk).update(next_try_at=timezone.now() + timedelta(minutes=5))
 
     endpoint_test_send(endpoint=endpoint, staff_user=staff)
 
